@@ -1,0 +1,194 @@
+"""Read API: traces by ID, trace search, services and operations. Session or personal API token."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors
+from ..filters import TraceSearchForm
+
+
+def _error(message: str, status: int) -> Response:
+    return Response({"error": message}, status=status)
+
+
+SPAN_FIELDS = {
+    "span_id": serializers.CharField(help_text="16 hex characters"),
+    "parent_span_id": serializers.CharField(allow_null=True, help_text="null for a root span"),
+    "name": serializers.CharField(),
+    "service_name": serializers.CharField(),
+    "kind": serializers.ChoiceField(choices=list(selectors.SPAN_KINDS)),
+    "status_code": serializers.ChoiceField(choices=list(selectors.STATUS_CODES)),
+    "status_message": serializers.CharField(),
+    "start_ns": serializers.CharField(help_text="start, nanoseconds since the epoch (a string: int64)"),
+    "duration_ns": serializers.IntegerField(),
+    "resource_id": serializers.CharField(help_text="key into the trace's `resources`"),
+    "scope": serializers.DictField(help_text="instrumentation scope {name, version}"),
+    "trace_state": serializers.CharField(),
+    "flags": serializers.IntegerField(),
+    "attributes": serializers.DictField(),
+    "events": serializers.ListField(child=serializers.DictField(), help_text="[{time_ns, name, attributes}]"),
+    "links": serializers.ListField(
+        child=serializers.DictField(), help_text="[{trace_id, span_id, trace_state, attributes, flags}]"
+    ),
+    "dropped_attributes_count": serializers.IntegerField(),
+    "dropped_events_count": serializers.IntegerField(),
+    "dropped_links_count": serializers.IntegerField(),
+}
+
+TRACE_SUMMARY_FIELDS = {
+    "trace_id": serializers.CharField(),
+    "project": serializers.CharField(),
+    "root_service": serializers.CharField(),
+    "root_name": serializers.CharField(),
+    "start_ns": serializers.CharField(),
+    "start": serializers.DateTimeField(),
+    "end_ns": serializers.CharField(),
+    "duration_ns": serializers.IntegerField(),
+    "span_count": serializers.IntegerField(),
+    "error_count": serializers.IntegerField(),
+    "services": serializers.ListField(child=serializers.CharField()),
+}
+
+TraceSchema = inline_serializer(
+    "Trace",
+    {
+        "trace_id": serializers.CharField(),
+        "projects": serializers.ListField(child=serializers.CharField()),
+        "start_ns": serializers.CharField(),
+        "end_ns": serializers.CharField(),
+        "duration_ns": serializers.IntegerField(),
+        "root_service": serializers.CharField(),
+        "root_name": serializers.CharField(),
+        "span_count": serializers.IntegerField(),
+        "error_count": serializers.IntegerField(),
+        "services": serializers.ListField(child=serializers.CharField()),
+        "resources": serializers.DictField(help_text="resource id -> {service_name, attributes, schema_url}"),
+        "spans": inline_serializer("Span", SPAN_FIELDS, many=True),
+    },
+)
+
+ErrorSchema = inline_serializer("Error", {"error": serializers.CharField()})
+
+
+class TraceDetailApi(APIView):
+    @extend_schema(
+        summary="Get a whole trace",
+        description="Every span of the trace with parent links, resources, attributes, events and links, ordered "
+        "by start time. Times are nanoseconds since the epoch, as strings (int64).",
+        responses={200: TraceSchema, 400: ErrorSchema, 404: ErrorSchema},
+    )
+    def get(self, request: Request, trace_id: str) -> HttpResponse | Response:
+        try:
+            parsed = selectors.trace_id_parse(trace_id)
+        except ValueError as exc:
+            return _error(str(exc), 400)
+        document = selectors.trace_document(
+            project_ids=selectors.project_ids_visible(user=request.user), trace_id=parsed
+        )
+        if document is None:
+            return _error(f"trace {parsed.hex} not found", 404)
+        return HttpResponse(document, content_type="application/json")
+
+
+class TraceSearchApi(APIView):
+    @extend_schema(
+        summary="Search traces",
+        description=(
+            "Trace summaries, newest first, always bounded by a time window (default: the last hour). When service, "
+            "operation, attr or status=error are given, a trace matches if one of its spans meets all of them and "
+            "min/max_duration apply to that span (as in Jaeger); otherwise the filters apply to whole traces."
+        ),
+        parameters=[
+            OpenApiParameter("service", str, description="service.name"),
+            OpenApiParameter("operation", str, description="span name"),
+            OpenApiParameter("attr", str, many=True, description="key=value (span or resource attribute); repeatable"),
+            OpenApiParameter("min_duration", str, description="e.g. 250ms, 1.5s (a bare number is ms)"),
+            OpenApiParameter("max_duration", str),
+            OpenApiParameter("status", str, enum=["error", "ok"]),
+            OpenApiParameter("start", str, description="ISO 8601 or epoch (s, ms, µs or ns)"),
+            OpenApiParameter("end", str, description="ISO 8601 or epoch; default now"),
+            OpenApiParameter("limit", int, description="1-1000, default 20"),
+        ],
+        responses={
+            200: inline_serializer(
+                "TraceSearchResult", {"traces": inline_serializer("TraceSummary", TRACE_SUMMARY_FIELDS, many=True)}
+            ),
+            400: ErrorSchema,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        form = TraceSearchForm(request.query_params)
+        if not form.is_valid():
+            message = "; ".join(
+                f"{field + ': ' if field != '__all__' else ''}{' '.join(errors)}"
+                for field, errors in form.errors.items()
+            )
+            return Response({"error": message, "fields": form.errors}, status=400)
+        traces = selectors.trace_search(
+            project_ids=selectors.project_ids_visible(user=request.user), query=form.query()
+        )
+        return Response({"traces": traces})
+
+
+class ServiceListApi(APIView):
+    @extend_schema(
+        summary="List services",
+        responses={
+            200: inline_serializer(
+                "ServiceList",
+                {
+                    "services": inline_serializer(
+                        "ServiceItem",
+                        {
+                            "name": serializers.CharField(),
+                            "operations": serializers.IntegerField(),
+                            "last_seen": serializers.DateTimeField(),
+                        },
+                        many=True,
+                    )
+                },
+            )
+        },
+    )
+    def get(self, request: Request) -> Response:
+        services = selectors.service_list(project_ids=selectors.project_ids_visible(user=request.user))
+        return Response({"services": services})
+
+
+class OperationListApi(APIView):
+    @extend_schema(
+        summary="List a service's operations",
+        parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={
+            200: inline_serializer(
+                "OperationList",
+                {
+                    "service": serializers.CharField(),
+                    "operations": inline_serializer(
+                        "OperationItem",
+                        {
+                            "name": serializers.CharField(),
+                            "kind": serializers.CharField(),
+                            "last_seen": serializers.DateTimeField(),
+                        },
+                        many=True,
+                    ),
+                },
+            ),
+            404: ErrorSchema,
+        },
+    )
+    def get(self, request: Request, name: str) -> Response:
+        operations = selectors.operation_list(
+            project_ids=selectors.project_ids_visible(user=request.user), service=name
+        )
+        if not operations:
+            return _error(f"service {name!r} not found", 404)
+        return Response({"service": name, "operations": operations})

@@ -1,0 +1,289 @@
+"""Reads for the trace store. Every function is scoped to the projects the caller may see."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+
+from .models import Operation, Project, ProjectMembership
+
+SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+STATUS_CODES = ("UNSET", "OK", "ERROR")
+
+
+def project_ids_visible(*, user: AbstractBaseUser | AnonymousUser | None) -> list[int]:
+    """Superusers see every project; everyone else the projects they are a member of."""
+    if user is None or not user.is_authenticated:
+        return []
+    if getattr(user, "is_superuser", False):
+        return list(Project.objects.order_by("id").values_list("id", flat=True))
+    return list(ProjectMembership.objects.filter(user=user).order_by("project_id").values_list("project_id", flat=True))
+
+
+def trace_id_parse(value: str) -> uuid.UUID:
+    """Parse a 32-hex (or 16-hex, 64-bit) trace ID. Raise ValueError with a readable message otherwise."""
+    text = value.strip().lower().replace("-", "")
+    if len(text) == 16:
+        text = text.rjust(32, "0")
+    if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError("trace ID must be 32 hexadecimal characters (or 16 for 64-bit IDs)")
+    if text == "0" * 32:
+        raise ValueError("trace ID must not be all zeros")
+    return uuid.UUID(hex=text)
+
+
+_TRACE_SUMMARY_SQL = """
+SELECT t.project_id, p.name, t.start_ns, t.end_ns, t.root_service, t.root_name, t.span_count, t.error_count, t.services
+FROM traces t JOIN traces_project p ON p.id = t.project_id
+WHERE t.trace_id = %s AND t.project_id = ANY(%s)
+"""
+
+# The span list is rendered to JSON by PostgreSQL: for big traces it is several times faster than building dicts
+# in Python, and the text is spliced into the response without being parsed again.
+_TRACE_SPANS_SQL = """
+WITH s AS MATERIALIZED (
+    SELECT * FROM spans WHERE trace_id = %s AND project_id = ANY(%s) AND start_ns BETWEEN %s AND %s
+)
+SELECT
+    (SELECT coalesce(json_agg(json_build_object(
+        'span_id', lpad(to_hex(span_id), 16, '0'),
+        'parent_span_id', CASE WHEN parent_span_id IS NULL THEN NULL ELSE lpad(to_hex(parent_span_id), 16, '0') END,
+        'name', name,
+        'service_name', service_name,
+        'kind', (ARRAY['UNSPECIFIED','INTERNAL','SERVER','CLIENT','PRODUCER','CONSUMER'])[kind + 1],
+        'status_code', (ARRAY['UNSET','OK','ERROR'])[status_code + 1],
+        'status_message', status_message,
+        'start_ns', start_ns::text,
+        'duration_ns', duration_ns,
+        'resource_id', resource_id::text,
+        'scope', json_build_object('name', scope_name, 'version', scope_version),
+        'trace_state', trace_state,
+        'flags', flags,
+        'attributes', attributes,
+        'events', coalesce(events, '[]'::jsonb),
+        'links', coalesce(links, '[]'::jsonb),
+        'dropped_attributes_count', dropped_attributes_count,
+        'dropped_events_count', dropped_events_count,
+        'dropped_links_count', dropped_links_count
+    ) ORDER BY start_ns, span_id), '[]'::json)::text FROM s),
+    (SELECT coalesce(json_object_agg(r.id::text, json_build_object(
+        'service_name', r.service_name, 'attributes', r.attributes, 'schema_url', r.schema_url)), '{}'::json)::text
+     FROM traces_resource r WHERE r.id IN (SELECT DISTINCT resource_id FROM s))
+"""
+
+
+def trace_document(*, project_ids: list[int], trace_id: uuid.UUID) -> bytes | None:
+    """The whole trace as JSON bytes (shape documented in traces/api/views.py), or None when not found."""
+    if not project_ids:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_TRACE_SUMMARY_SQL, [trace_id, project_ids])
+        summaries = cursor.fetchall()
+        if not summaries:
+            return None
+        start_ns = min(row[2] for row in summaries)
+        end_ns = max(row[3] for row in summaries)
+        cursor.execute(_TRACE_SPANS_SQL, [trace_id, [row[0] for row in summaries], start_ns, end_ns])
+        spans_json, resources_json = cursor.fetchone()
+    root = next((row for row in summaries if row[4]), summaries[0])
+    head = {
+        "trace_id": trace_id.hex,
+        "projects": sorted(row[1] for row in summaries),
+        "start_ns": str(start_ns),
+        "end_ns": str(end_ns),
+        "duration_ns": end_ns - start_ns,
+        "root_service": root[4],
+        "root_name": root[5],
+        "span_count": sum(row[6] for row in summaries),
+        "error_count": sum(row[7] for row in summaries),
+        "services": sorted({service for row in summaries for service in row[8]}),
+    }
+    head_json = orjson.dumps(head)
+    return b"".join(
+        [head_json[:-1], b',"resources":', resources_json.encode(), b',"spans":', spans_json.encode(), b"}"]
+    )
+
+
+@dataclass
+class TraceQuery:
+    """A validated trace search (see traces/filters.py for how it is parsed from a query string)."""
+
+    start_ns: int
+    end_ns: int
+    service: str = ""
+    operation: str = ""
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+    min_duration_ns: int | None = None
+    max_duration_ns: int | None = None
+    status: str = ""  # "", "error" or "ok"
+    limit: int = 20
+
+    @property
+    def span_level(self) -> bool:
+        """Span conditions are present: a trace matches when one of its spans meets all of them (as in Jaeger)."""
+        return bool(self.service or self.operation or self.attributes or self.status == "error")
+
+
+def _json_candidates(key: str, value: str) -> list[str]:
+    """Containment documents for `key=value`: attribute values are typed, the query string is not."""
+    candidates: list[Any] = [value]
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        candidates.append(lowered == "true")
+    try:
+        candidates.append(int(value))
+    except ValueError:
+        try:
+            candidates.append(float(value))
+        except ValueError:
+            pass
+    return [orjson.dumps({key: candidate}).decode() for candidate in candidates]
+
+
+def _span_conditions(query: TraceQuery, project_ids: list[int]) -> tuple[list[str], list[Any]]:
+    where = ["project_id = %s" if len(project_ids) == 1 else "project_id = ANY(%s)"]
+    params: list[Any] = [project_ids[0] if len(project_ids) == 1 else project_ids]
+    where.append("start_ns >= %s AND start_ns < %s")
+    params += [query.start_ns, query.end_ns]
+    if query.service:
+        where.append("service_name = %s")
+        params.append(query.service)
+    if query.operation:
+        where.append("name = %s")
+        params.append(query.operation)
+    if query.min_duration_ns is not None:
+        where.append("duration_ns >= %s")
+        params.append(query.min_duration_ns)
+    if query.max_duration_ns is not None:
+        where.append("duration_ns <= %s")
+        params.append(query.max_duration_ns)
+    if query.status == "error":
+        where.append("status_code = 2")
+    for key, value in query.attributes:
+        docs = _json_candidates(key, value)
+        span_match = " OR ".join(["attributes @> %s::jsonb"] * len(docs))
+        resource_match = " OR ".join(["r.attributes @> %s::jsonb"] * len(docs))
+        where.append(
+            f"(({span_match}) OR resource_id IN (SELECT r.id FROM traces_resource r "
+            f"WHERE r.project_id = ANY(%s) AND ({resource_match})))"
+        )
+        params += [*docs, project_ids, *docs]
+    return where, params
+
+
+_SUMMARY_COLUMNS = (
+    "t.trace_id, p.name, t.start_ns, t.end_ns, t.duration_ns, t.root_service, t.root_name, t.span_count, "
+    "t.error_count, t.services"
+)
+
+
+def _summary_rows_to_dicts(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    out = []
+    for trace_id, project, start_ns, end_ns, duration_ns, root_service, root_name, spans, errors, services in rows:
+        out.append(
+            {
+                "trace_id": trace_id.hex,
+                "project": project,
+                "root_service": root_service,
+                "root_name": root_name,
+                "start_ns": str(start_ns),
+                "start": dt.datetime.fromtimestamp(start_ns / 1e9, tz=dt.UTC).isoformat(),
+                "end_ns": str(end_ns),
+                "duration_ns": duration_ns,
+                "span_count": spans,
+                "error_count": errors,
+                "services": services,
+            }
+        )
+    return out
+
+
+def trace_search(*, project_ids: list[int], query: TraceQuery) -> list[dict[str, Any]]:
+    """Trace summaries matching the query, newest first, at most `query.limit`."""
+    if not project_ids:
+        return []
+    with connection.cursor() as cursor:
+        if not query.span_level:
+            where = ["t.project_id = ANY(%s)", "t.start_ns >= %s", "t.start_ns < %s"]
+            params: list[Any] = [project_ids, query.start_ns, query.end_ns]
+            if query.min_duration_ns is not None:
+                where.append("t.duration_ns >= %s")
+                params.append(query.min_duration_ns)
+            if query.max_duration_ns is not None:
+                where.append("t.duration_ns <= %s")
+                params.append(query.max_duration_ns)
+            if query.status == "ok":
+                where.append("t.error_count = 0")
+            cursor.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM traces t JOIN traces_project p ON p.id = t.project_id "
+                f"WHERE {' AND '.join(where)} ORDER BY t.start_ns DESC LIMIT %s",
+                [*params, query.limit],
+            )
+            return _summary_rows_to_dicts(cursor.fetchall())
+
+        # Span-level: walk matching spans newest first in pages, collecting distinct traces until the limit.
+        where, params = _span_conditions(query, project_ids)
+        page = max(100, query.limit * 5)
+        found: dict[uuid.UUID, None] = {}
+        upper = query.end_ns
+        for _ in range(20):
+            cursor.execute(
+                f"SELECT trace_id, start_ns FROM spans WHERE {' AND '.join(where)} AND start_ns < %s "
+                f"ORDER BY start_ns DESC LIMIT %s",
+                [*params, upper, page],
+            )
+            rows = cursor.fetchall()
+            candidates = [trace_id for trace_id, _start in rows if trace_id not in found]
+            if candidates and query.status == "ok":
+                cursor.execute(
+                    "SELECT trace_id FROM traces WHERE trace_id = ANY(%s) AND project_id = ANY(%s) AND error_count = 0",
+                    [list(set(candidates)), project_ids],
+                )
+                clean = {row[0] for row in cursor.fetchall()}
+                candidates = [trace_id for trace_id in candidates if trace_id in clean]
+            for trace_id in candidates:
+                found.setdefault(trace_id)
+                if len(found) >= query.limit:
+                    break
+            if len(found) >= query.limit or len(rows) < page:
+                break
+            upper = rows[-1][1]
+        if not found:
+            return []
+        cursor.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM traces t JOIN traces_project p ON p.id = t.project_id "
+            f"WHERE t.trace_id = ANY(%s) AND t.project_id = ANY(%s) ORDER BY t.start_ns DESC",
+            [list(found), project_ids],
+        )
+        return _summary_rows_to_dicts(cursor.fetchall())
+
+
+def service_list(*, project_ids: list[int]) -> list[dict[str, Any]]:
+    """Every service seen, with its operation count and when it was last seen."""
+    from django.db.models import Count, Max
+
+    rows = (
+        Operation.objects.filter(project_id__in=project_ids)
+        .values("service_name")
+        .annotate(operations=Count("name", distinct=True), last_seen=Max("last_seen"))
+        .order_by("service_name")
+    )
+    return [
+        {"name": row["service_name"], "operations": row["operations"], "last_seen": row["last_seen"].isoformat()}
+        for row in rows
+    ]
+
+
+def operation_list(*, project_ids: list[int], service: str) -> list[dict[str, Any]]:
+    rows = (
+        Operation.objects.filter(project_id__in=project_ids, service_name=service)
+        .order_by("name", "kind")
+        .values("name", "kind", "last_seen")
+    )
+    return [{"name": r["name"], "kind": SPAN_KINDS[r["kind"]], "last_seen": r["last_seen"].isoformat()} for r in rows]

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from traces.api import ingest
+
+urlpatterns = [
+    path("v1/traces", ingest.otlp_traces, name="otlp-traces"),
+    path("api/v2/spans", ingest.zipkin_spans, name="zipkin-spans"),
+    path("api/v1/import/jaeger", ingest.jaeger_import, name="jaeger-import"),
+    # API views authenticate themselves (session or API token) and answer 401/403 as JSON, never a redirect.
+    path("api/v1/", include("traces.api.urls")),
+    path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
+    path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("api/redoc/", login_not_required(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    path("login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("", include("traces.urls")),
+]
