@@ -58,6 +58,9 @@ class Redactor:
     hash_key: bytes = b""
     counts: Counter[str] = field(default_factory=Counter)
     _key_cache: dict[str, Rule | None] = field(default_factory=dict)
+    # Attribute values repeat endlessly too (methods, routes, hosts); short ones that needed no redaction are
+    # remembered so the regexes run once per distinct value rather than once per span.
+    _clean_values: set[str] = field(default_factory=set)
     _default_key_rule: Rule = field(
         default_factory=lambda: Rule("default: secret key", "key", re.compile(DEFAULT_SECRET_KEY_PATTERN, re.I))
     )
@@ -71,6 +74,7 @@ class Redactor:
         """A copy with its own counters (one per request) sharing the compiled rules and key cache."""
         clone = Redactor(rules=self.rules, use_defaults=self.use_defaults, hash_key=self.hash_key)
         clone._key_cache = self._key_cache
+        clone._clean_values = self._clean_values
         return clone
 
     def _replacement(self, rule: Rule, value: str) -> str:
@@ -127,9 +131,15 @@ class Redactor:
                 self.counts[rule.name] += 1
                 attributes[key] = self._replacement(rule, value if isinstance(value, str) else repr(value))
             elif isinstance(value, str):
+                if value in self._clean_values:
+                    continue
                 redacted = self.text(value)
-                if redacted is not value:
+                if redacted != value:
                     attributes[key] = redacted
+                elif len(value) <= 200:
+                    if len(self._clean_values) > 50_000:
+                        self._clean_values.clear()
+                    self._clean_values.add(value)
             elif isinstance(value, (list, dict)):
                 attributes[key] = self._nested(value)
         return attributes

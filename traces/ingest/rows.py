@@ -213,7 +213,13 @@ def batch_build(
                     batch.reject("timestamp out of range")
                     continue
 
-                attrs = {kv.key: any_value(kv.value) for kv in span.attributes}
+                attrs = {}
+                for kv in span.attributes:
+                    value = kv.value
+                    # Most attribute values are strings: skip the generic decoder for them.
+                    attrs[kv.key] = (
+                        value.string_value if value.WhichOneof("value") == "string_value" else any_value(value)
+                    )
                 if redact and attrs:
                     redact.attributes(attrs)
                 events = None
