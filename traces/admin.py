@@ -7,7 +7,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import ApiToken, IngestToken, Project, ProjectIngestSettings, ProjectMembership, RedactionCount, RedactionRule
+from .models import (
+    ApiToken,
+    IngestToken,
+    Project,
+    ProjectIngestSettings,
+    ProjectMembership,
+    RedactionCount,
+    RedactionRule,
+)
 
 
 class MembershipInline(admin.TabularInline):

@@ -8,6 +8,7 @@ logs become events, remote endpoints become `peer.service` / `server.address`.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -37,21 +38,44 @@ def _id_bytes(value: Any, size: int) -> bytes:
         return b""
 
 
-def _set_value(target: AnyValue, value: Any) -> None:
+# Deeper values are refused: they cannot be stored as JSON (orjson stops at 255 levels) and no SDK sends them.
+MAX_VALUE_DEPTH = 32
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    """A JSON array field (missing or null is empty); anything else is the client's error, not ours."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise IngestError(f"{what} must be an array")
+    return value
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise IngestError(f"{what} must be an object")
+    return value
+
+
+def _set_value(target: AnyValue, value: Any, depth: int = 0) -> None:
+    if depth > MAX_VALUE_DEPTH:
+        raise IngestError(f"attribute values may be nested at most {MAX_VALUE_DEPTH} levels deep")
     if isinstance(value, bool):
         target.bool_value = value
     elif isinstance(value, int) and -(2**63) <= value < 2**63:
         target.int_value = value
-    elif isinstance(value, float):
+    elif isinstance(value, float) and math.isfinite(value):
         target.double_value = value
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _set_value(target.array_value.values.add(), item)
+            _set_value(target.array_value.values.add(), item, depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
             kv = target.kvlist_value.values.add()
             kv.key = str(key)
-            _set_value(kv.value, item)
+            _set_value(kv.value, item, depth + 1)
     elif value is None:
         target.string_value = ""
     else:
@@ -160,7 +184,7 @@ def zipkin_to_otlp(document: Any) -> ExportTraceServiceRequest:
             _add_attribute(span.attributes, "network.peer.address", str(remote.get("ipv4") or remote.get("ipv6")))
         if remote.get("port"):
             _add_attribute(span.attributes, "network.peer.port", remote["port"])
-        for annotation in item.get("annotations") or []:
+        for annotation in _list(item.get("annotations"), f"span {index}: annotations"):
             if not isinstance(annotation, dict):
                 raise IngestError(f"span {index}: annotations must be objects")
             event = span.events.add()
@@ -208,12 +232,16 @@ def jaeger_to_otlp(document: Any) -> ExportTraceServiceRequest:
         for index, item in enumerate(trace["spans"]):
             if not isinstance(item, dict):
                 raise IngestError(f"span {index} is not an object")
-            process = item.get("process") or processes.get(item.get("processID")) or {}
+            process_id = item.get("processID")
+            process = item.get("process") or (processes.get(process_id) if isinstance(process_id, str) else None)
+            process = _object(process, f"span {index}: process")
             service = str(process.get("serviceName") or "unknown_service")
             process_tags = [
-                (str(t.get("key")), _jaeger_tag_value(t)) for t in process.get("tags") or [] if isinstance(t, dict)
+                (str(t.get("key")), _jaeger_tag_value(t))
+                for t in _list(process.get("tags"), f"span {index}: process tags")
+                if isinstance(t, dict)
             ]
-            tags = [t for t in item.get("tags") or [] if isinstance(t, dict)]
+            tags = [t for t in _list(item.get("tags"), f"span {index}: tags") if isinstance(t, dict)]
             tag_map = {str(t.get("key")): _jaeger_tag_value(t) for t in tags}
             scope = (
                 str(tag_map.get("otel.scope.name") or tag_map.get("otel.library.name") or ""),
@@ -224,11 +252,14 @@ def jaeger_to_otlp(document: Any) -> ExportTraceServiceRequest:
             span.trace_id = _id_bytes(trace_hex, 16)
             span.span_id = _id_bytes(item.get("spanID"), 8)
             span.name = str(item.get("operationName") or "")
-            span.flags = int(item.get("flags") or 0) & 0xFF
+            flags = item.get("flags") or 0
+            if isinstance(flags, bool) or not isinstance(flags, int):
+                raise IngestError(f"span {index}: flags must be an integer")
+            span.flags = flags & 0xFF
             start = _micros(item.get("startTime"), "startTime") * 1000
             span.start_time_unix_nano = start
             span.end_time_unix_nano = start + _micros(item.get("duration"), "duration") * 1000
-            references = [r for r in item.get("references") or [] if isinstance(r, dict)]
+            references = [r for r in _list(item.get("references"), f"span {index}: references") if isinstance(r, dict)]
             parent = next(
                 (
                     r
@@ -273,12 +304,12 @@ def jaeger_to_otlp(document: Any) -> ExportTraceServiceRequest:
             if span.kind == Span.SPAN_KIND_UNSPECIFIED:
                 span.kind = Span.SPAN_KIND_INTERNAL
             span.status.code = status_code
-            for log in item.get("logs") or []:
+            for log in _list(item.get("logs"), f"span {index}: logs"):
                 if not isinstance(log, dict):
                     continue
                 event = span.events.add()
                 event.time_unix_nano = _micros(log.get("timestamp"), "log timestamp") * 1000
-                fields = [f for f in log.get("fields") or [] if isinstance(f, dict)]
+                fields = [f for f in _list(log.get("fields"), f"span {index}: log fields") if isinstance(f, dict)]
                 name = next((_jaeger_tag_value(f) for f in fields if f.get("key") == "event"), "log")
                 event.name = str(name)
                 for field in fields:
