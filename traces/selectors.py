@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 
 from .models import Operation, Project, ProjectMembership
@@ -17,7 +17,7 @@ SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUM
 STATUS_CODES = ("UNSET", "OK", "ERROR")
 
 
-def project_ids_visible(*, user: AbstractBaseUser | AnonymousUser | None) -> list[int]:
+def project_ids_visible(*, user: User | AnonymousUser | None) -> list[int]:
     """Superusers see every project; everyone else the projects they are a member of."""
     if user is None or not user.is_authenticated:
         return []

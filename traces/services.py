@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -280,7 +280,7 @@ def project_get_or_create(*, name: str) -> tuple[Project, bool]:
     return project, created
 
 
-def project_member_add(*, project: Project, user: AbstractBaseUser) -> None:
+def project_member_add(*, project: Project, user: User) -> None:
     ProjectMembership.objects.get_or_create(project=project, user=user)
 
 
@@ -291,7 +291,7 @@ def ingest_token_create(*, project: Project, name: str = "") -> tuple[IngestToke
     return token, raw
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     raw = token_generate(ApiToken.PREFIX)
     token = ApiToken.objects.create(user=user, name=name, token_hash=token_hash(raw), prefix=raw[:13])
     return token, raw

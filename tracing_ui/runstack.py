@@ -79,7 +79,10 @@ def main() -> int:
             "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
         ],
     )
-    spawn("worker", [PY, "-m", "celery", "-A", "tracing_ui", "worker", "--loglevel", "WARNING", "--concurrency", "2"])
+    spawn(
+        "worker",
+        [PY, "-m", "celery", "-A", "tracing_ui", "--quiet", "worker", "--loglevel", "WARNING", "--concurrency", "2"],
+    )
     spawn(
         "beat",
         [
@@ -142,9 +145,9 @@ def main() -> int:
 
     _say("stopping ...")
     for name in ("demo", "web", "beat", "worker"):
-        child = children.get(name)
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        running = children.get(name)
+        if running is not None and running.poll() is None:
+            running.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 20
     for child in children.values():
         try:

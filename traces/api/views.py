@@ -18,7 +18,7 @@ def _error(message: str, status: int) -> Response:
     return Response({"error": message}, status=status)
 
 
-SPAN_FIELDS = {
+SPAN_FIELDS: dict[str, serializers.Field] = {
     "span_id": serializers.CharField(help_text="16 hex characters"),
     "parent_span_id": serializers.CharField(allow_null=True, help_text="null for a root span"),
     "name": serializers.CharField(),
@@ -42,7 +42,7 @@ SPAN_FIELDS = {
     "dropped_links_count": serializers.IntegerField(),
 }
 
-TRACE_SUMMARY_FIELDS = {
+TRACE_SUMMARY_FIELDS: dict[str, serializers.Field] = {
     "trace_id": serializers.CharField(),
     "project": serializers.CharField(),
     "root_service": serializers.CharField(),
@@ -127,7 +127,7 @@ class TraceSearchApi(APIView):
         form = TraceSearchForm(request.query_params)
         if not form.is_valid():
             message = "; ".join(
-                f"{field + ': ' if field != '__all__' else ''}{' '.join(errors)}"
+                f"{field + ': ' if field != '__all__' else ''}{' '.join(str(e) for e in errors)}"
                 for field, errors in form.errors.items()
             )
             return Response({"error": message, "fields": form.errors}, status=400)
