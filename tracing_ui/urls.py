@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v2/spans", ingest.zipkin_spans, name="zipkin-spans"),
     path("api/v1/import/jaeger", ingest.jaeger_import, name="jaeger-import"),
     # API views authenticate themselves (session or API token) and answer 401/403 as JSON, never a redirect.
+    path("api/v1/", include("traces.api.trace_urls")),
     path("api/v1/", include("traces.api.urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
