@@ -293,3 +293,19 @@ def test_it_stores_an_old_span_in_the_default_partition(client: Any, ingest_toke
 
 def test_it_answers_get_with_405(client: Any) -> None:
     assert client.get("/v1/traces").status_code == 405
+
+
+def test_it_stores_nul_characters_as_replacement_characters(client: Any, ingest_token: str) -> None:
+    spans = _tree()
+    spans[0]["name"] = "GET /a\x00b"
+    spans[0]["attributes"] = {"k\x00ey": "va\x00lue", "http.route": "/x\x00"}
+    response = post_otlp(client, otlp_request(spans, service="svc\x00", resource={"host.name": "h\x00"}), ingest_token)
+    assert response.status_code == 200
+    assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    rows = _span_rows()
+    assert rows[0][1:4] == ("GET /a\ufffdb", "svc\ufffd", "/x\ufffd")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attributes FROM spans WHERE span_id = %s", [int.from_bytes(bytes.fromhex(ROOT), "big", signed=True)]
+        )
+        assert cursor.fetchone()[0] == {"k\ufffdey": "va\ufffdlue", "http.route": "/x\ufffd"}

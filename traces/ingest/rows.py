@@ -135,6 +135,31 @@ def resource_fingerprint(attributes: dict[str, Any], schema_url: str) -> bytes:
     return hashlib.sha1(canonical).digest()
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
+_JSON_COLUMNS = (25, 26, 27)
+
+
+def _row_sanitize(row: list[Any]) -> None:
+    """Replace NUL characters, which PostgreSQL text and jsonb cannot hold, with U+FFFD (rare: checked first)."""
+    for index, value in enumerate(row):
+        if not isinstance(value, str):
+            continue
+        if index in _JSON_COLUMNS:
+            if "\\u0000" in value:
+                row[index] = orjson.dumps(_without_nul(orjson.loads(value))).decode()
+        elif "\x00" in value:
+            row[index] = value.replace("\x00", "\ufffd")
+
+
 def _str_or_none(value: Any) -> str | None:
     if value is None:
         return None
@@ -168,6 +193,8 @@ def batch_build(
 
     for resource_spans in request.resource_spans:
         resource_attrs = key_values(resource_spans.resource.attributes)
+        if b"\\u0000" in dumps(resource_attrs):
+            resource_attrs = _without_nul(resource_attrs)
         if redact:
             redact.attributes(resource_attrs)
         service = resource_attrs.get("service.name")
@@ -258,41 +285,53 @@ def batch_build(
                 if redact and status_message:
                     status_message = redact.text(status_message)
                 get = attrs.get
-                rows_append(
-                    [
-                        project_id,
-                        start,
-                        trace_id.hex(),
-                        int.from_bytes(span_id, "big", signed=True),
-                        int.from_bytes(parent, "big", signed=True) if parent else None,
-                        end - start,
-                        service_name,
-                        span.name,
-                        span.kind,
-                        status.code,
-                        status_message,
-                        resource_slot,
-                        scope_name,
-                        scope_version,
-                        span.trace_state,
-                        span.flags,
-                        _str_or_none(get("http.request.method") or get("http.method")),
-                        _str_or_none(get("http.route")),
-                        _status_code_or_none(get("http.response.status_code") or get("http.status_code")),
-                        _str_or_none(get("db.system.name") or get("db.system")),
-                        _str_or_none(get("db.namespace") or get("db.name")),
-                        _str_or_none(get("peer.service")),
-                        _str_or_none(get("messaging.system")),
-                        _str_or_none(get("messaging.destination.name") or get("messaging.destination")),
-                        _str_or_none(get("server.address") or get("net.peer.name")),
-                        dumps(attrs).decode(),
-                        events,
-                        links,
-                        span.dropped_attributes_count,
-                        span.dropped_events_count,
-                        span.dropped_links_count,
-                    ]
-                )
+                row = [
+                    project_id,
+                    start,
+                    trace_id.hex(),
+                    int.from_bytes(span_id, "big", signed=True),
+                    int.from_bytes(parent, "big", signed=True) if parent else None,
+                    end - start,
+                    service_name,
+                    span.name,
+                    span.kind,
+                    status.code,
+                    status_message,
+                    resource_slot,
+                    scope_name,
+                    scope_version,
+                    span.trace_state,
+                    span.flags,
+                    _str_or_none(get("http.request.method") or get("http.method")),
+                    _str_or_none(get("http.route")),
+                    _status_code_or_none(get("http.response.status_code") or get("http.status_code")),
+                    _str_or_none(get("db.system.name") or get("db.system")),
+                    _str_or_none(get("db.namespace") or get("db.name")),
+                    _str_or_none(get("peer.service")),
+                    _str_or_none(get("messaging.system")),
+                    _str_or_none(get("messaging.destination.name") or get("messaging.destination")),
+                    _str_or_none(get("server.address") or get("net.peer.name")),
+                    dumps(attrs).decode(),
+                    events,
+                    links,
+                    span.dropped_attributes_count,
+                    span.dropped_events_count,
+                    span.dropped_links_count,
+                ]
+                # One substring test per text value; only a row that has a NUL pays for the rewrite.
+                if (
+                    "\x00" in row[7]
+                    or "\x00" in row[6]
+                    or "\x00" in status_message
+                    or "\x00" in row[14]
+                    or "\x00" in scope_name
+                    or "\x00" in scope_version
+                    or "\\u0000" in row[25]
+                    or (events is not None and "\\u0000" in events)
+                    or (links is not None and "\\u0000" in links)
+                ):
+                    _row_sanitize(row)
+                rows_append(row)
     return batch
 
 
