@@ -136,11 +136,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
     while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
-                _say(f"{name} exited with code {child.returncode}; stopping")
-                stopping, exit_code = True, 1
-                break
+        for name, child in list(children.items()):
+            if child.poll() is None:
+                continue
+            if name == "demo":
+                # Demo traffic is a nicety: the stack stays up without it.
+                _say(f"demo traffic stopped (exit code {child.returncode}); the server keeps running")
+                del children[name]
+                continue
+            _say(f"{name} exited with code {child.returncode}; stopping")
+            stopping, exit_code = True, 1
+            break
         time.sleep(0.5)
 
     _say("stopping ...")

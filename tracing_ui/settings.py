@@ -207,7 +207,7 @@ INGEST_MAX_CONCURRENCY = envint("INGEST_MAX_CONCURRENCY", "16")
 INGEST_RETRY_AFTER_SECONDS = envint("INGEST_RETRY_AFTER_SECONDS", "5")
 # A store that takes longer than this to take one batch answers 503 instead of holding the client.
 INGEST_STATEMENT_TIMEOUT_MS = envint("INGEST_STATEMENT_TIMEOUT_MS", "30000")
-# Spans whose start is further than this from now are clamped into range rather than rejected.
+# Spans starting further than this in the future are rejected (partial success); old spans are kept.
 INGEST_MAX_CLOCK_DRIFT_DAYS = envint("INGEST_MAX_CLOCK_DRIFT_DAYS", "2")
 # Raw request bodies are handled by the ingest views themselves (limit enforced after decompression).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(16 * 1024 * 1024))
