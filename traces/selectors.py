@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from .models import Operation, Project, ProjectMembership
 
@@ -110,6 +112,33 @@ def trace_document(*, project_ids: list[int], trace_id: uuid.UUID) -> bytes | No
     )
 
 
+ATTR_OPERATORS = ("=", "!=", "=~", ">", ">=", "<", "<=", "exists", "missing")
+NUMERIC_OPERATORS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
+# A string attribute that looks like this is compared as a number too: Zipkin tags are always strings, so
+# `http.status_code>=500` would otherwise never match Zipkin data. The exponent is bounded so the cast cannot overflow.
+NUMERIC_TEXT_PATTERN = "^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]{1,3})?$"
+
+
+@dataclass(frozen=True)
+class AttrCondition:
+    """One attribute condition of a search (see traces/filters.py for the query-string syntax).
+
+    `=`, `!=`: typed equality (the text "500" also matches the number 500 and "true" the boolean); `!=` means the
+    attribute is present with another value. `=~`: PostgreSQL regular expression on the text of the value.
+    `>`, `>=`, `<`, `<=`: numeric comparison with numbers and numeric-looking strings; other values never match.
+    `exists` / `missing`: the key is present / absent (value unused). Every operator but `missing` holds when the
+    span's attributes or its resource's attributes satisfy it; `missing` needs the key absent from both.
+    """
+
+    key: str
+    op: str = "="
+    value: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in ATTR_OPERATORS:
+            raise ValueError(f"unknown attribute operator {self.op!r}")
+
+
 @dataclass
 class TraceQuery:
     """A validated trace search (see traces/filters.py for how it is parsed from a query string)."""
@@ -118,7 +147,8 @@ class TraceQuery:
     end_ns: int
     service: str = ""
     operation: str = ""
-    attributes: list[tuple[str, str]] = field(default_factory=list)
+    # `(key, value)` pairs are accepted too and mean `key=value`.
+    attributes: list[AttrCondition | tuple[str, str]] = field(default_factory=list)
     min_duration_ns: int | None = None
     max_duration_ns: int | None = None
     status: str = ""  # "", "error" or "ok"
@@ -128,6 +158,13 @@ class TraceQuery:
     def span_level(self) -> bool:
         """Span conditions are present: a trace matches when one of its spans meets all of them (as in Jaeger)."""
         return bool(self.service or self.operation or self.attributes or self.status == "error")
+
+    @property
+    def conditions(self) -> list[AttrCondition]:
+        return [
+            item if isinstance(item, AttrCondition) else AttrCondition(item[0], "=", item[1])
+            for item in self.attributes
+        ]
 
 
 def _json_candidates(key: str, value: str) -> list[str]:
@@ -140,10 +177,50 @@ def _json_candidates(key: str, value: str) -> list[str]:
         candidates.append(int(value))
     except ValueError:
         try:
-            candidates.append(float(value))
+            number = float(value)
         except ValueError:
             pass
+        else:
+            # NaN and infinities are not JSON; orjson would write them as null and match null values.
+            if math.isfinite(number):
+                candidates.append(number)
     return [orjson.dumps({key: candidate}).decode() for candidate in candidates]
+
+
+def _attr_sql(column: str, condition: AttrCondition) -> tuple[str, list[Any]]:
+    """SQL testing one (positive) condition against a jsonb attributes column, with its parameters."""
+    key, op, value = condition.key, condition.op, condition.value
+    if op in ("=", "!="):
+        docs = _json_candidates(key, value)
+        equal = " OR ".join([f"{column} @> %s::jsonb"] * len(docs))
+        if op == "=":
+            return f"({equal})", docs
+        return f"({column} ? %s AND NOT ({equal}))", [key, *docs]
+    if op == "=~":
+        return f"({column} ->> %s) ~ %s", [key, value]
+    if op == "exists":
+        return f"{column} ? %s", [key]
+    # Numeric comparison. CASE fixes the evaluation order, so the cast only ever sees a number (AND would not).
+    number = (
+        f"CASE jsonb_typeof({column} -> %s) WHEN 'number' THEN ({column} -> %s)::numeric "
+        f"WHEN 'string' THEN CASE WHEN ({column} ->> %s) ~ '{NUMERIC_TEXT_PATTERN}' "
+        f"THEN ({column} ->> %s)::numeric END END"
+    )
+    return f"({number} {NUMERIC_OPERATORS[op]} %s::numeric)", [key, key, key, key, value]
+
+
+def _condition_sql(condition: AttrCondition, project_ids: list[int]) -> tuple[str, list[Any]]:
+    """One condition on a span: its own attributes or those of its resource (deduplicated, so a cheap subquery)."""
+    positive = AttrCondition(condition.key, "exists") if condition.op == "missing" else condition
+    span_sql, span_params = _attr_sql("attributes", positive)
+    resource_sql, resource_params = _attr_sql("r.attributes", positive)
+    sql = (
+        f"({span_sql} OR resource_id IN (SELECT r.id FROM traces_resource r "
+        f"WHERE r.project_id = ANY(%s) AND {resource_sql}))"
+    )
+    if condition.op == "missing":
+        sql = f"NOT {sql}"
+    return sql, [*span_params, project_ids, *resource_params]
 
 
 def _span_conditions(query: TraceQuery, project_ids: list[int]) -> tuple[list[str], list[Any]]:
@@ -165,16 +242,26 @@ def _span_conditions(query: TraceQuery, project_ids: list[int]) -> tuple[list[st
         params.append(query.max_duration_ns)
     if query.status == "error":
         where.append("status_code = 2")
-    for key, value in query.attributes:
-        docs = _json_candidates(key, value)
-        span_match = " OR ".join(["attributes @> %s::jsonb"] * len(docs))
-        resource_match = " OR ".join(["r.attributes @> %s::jsonb"] * len(docs))
-        where.append(
-            f"(({span_match}) OR resource_id IN (SELECT r.id FROM traces_resource r "
-            f"WHERE r.project_id = ANY(%s) AND ({resource_match})))"
-        )
-        params += [*docs, project_ids, *docs]
+    for condition in query.conditions:
+        sql, condition_params = _condition_sql(condition, project_ids)
+        where.append(sql)
+        params += condition_params
     return where, params
+
+
+def regex_error(pattern: str) -> str | None:
+    """PostgreSQL's complaint about a regular expression, or None when it compiles.
+
+    PostgreSQL's regex dialect is not Python's (no named groups, different escapes), so only the database can say
+    whether a pattern will work; asking it up front turns a would-be 500 into a form error.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT '' ~ %s", [pattern])
+    except DatabaseError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid regular expression"
+        return message.removeprefix("invalid regular expression: ")
+    return None
 
 
 _SUMMARY_COLUMNS = (
@@ -287,3 +374,118 @@ def operation_list(*, project_ids: list[int], service: str) -> list[dict[str, An
         .values("name", "kind", "last_seen")
     )
     return [{"name": r["name"], "kind": SPAN_KINDS[r["kind"]], "last_seen": r["last_seen"].isoformat()} for r in rows]
+
+
+# Autocomplete samples the spans of the newest traces instead of scanning the store, so it answers in milliseconds
+# however many spans are kept: the newest traces come from the `traces` (project, start) index and their spans from
+# the trace-id index. A plain time-window scan of `spans` could read a whole day partition before the LIMIT bites.
+KEY_SAMPLE = (500, 5000)  # (traces, spans)
+VALUE_SAMPLE = (2000, 20000)
+_MAX_SAMPLE_AGE_NS = 30 * 24 * 3600 * 10**9
+
+
+def _sampled(
+    cursor: Any, *, project_ids: list[int], service: str, sample: tuple[int, int], sql: str, params: list[Any]
+) -> list[tuple[Any, ...]]:
+    """Run `sql` over `s`, a CTE of the `attributes` of the spans of the newest traces (of `service` if given)."""
+    trace_limit, span_limit = sample
+    trace_where = "project_id = ANY(%s) AND start_ns >= %s"
+    trace_params: list[Any] = [project_ids, time.time_ns() - _MAX_SAMPLE_AGE_NS]
+    if service:
+        trace_where += " AND %s = ANY(services)"
+        trace_params.append(service)
+    cursor.execute(
+        f"SELECT trace_id, start_ns, end_ns FROM traces WHERE {trace_where} ORDER BY start_ns DESC LIMIT %s",
+        [*trace_params, trace_limit],
+    )
+    traces = cursor.fetchall()
+    if not traces:
+        return []
+    span_where = "trace_id = ANY(%s) AND project_id = ANY(%s) AND start_ns BETWEEN %s AND %s"
+    span_params: list[Any] = [
+        [row[0] for row in traces],
+        project_ids,
+        min(r[1] for r in traces),
+        max(r[2] for r in traces),
+    ]
+    if service:
+        span_where += " AND service_name = %s"
+        span_params.append(service)
+    cursor.execute(
+        f"WITH s AS MATERIALIZED (SELECT attributes FROM spans WHERE {span_where} LIMIT {int(span_limit)}) {sql}",
+        [*span_params, *params],
+    )
+    return cursor.fetchall()
+
+
+def attribute_keys(
+    *, project_ids: list[int], service: str = "", prefix: str = "", limit: int = 50
+) -> list[dict[str, Any]]:
+    """Attribute keys seen on recent spans and on resources, most frequent first; `prefix` matches anywhere in the
+    key, case-insensitively, and keys starting with it come first."""
+    if not project_ids:
+        return []
+    needle = prefix.lower()
+    with connection.cursor() as cursor:
+        span_rows = _sampled(
+            cursor,
+            project_ids=project_ids,
+            service=service,
+            sample=KEY_SAMPLE,
+            sql="SELECT k, count(*) FROM s, jsonb_object_keys(s.attributes) k "
+            "WHERE strpos(lower(k), %s) > 0 GROUP BY k",
+            params=[needle],
+        )
+        resource_where = "project_id = ANY(%s)" + (" AND service_name = %s" if service else "")
+        cursor.execute(
+            "SELECT k, count(*) FROM (SELECT attributes FROM traces_resource WHERE "
+            f"{resource_where} ORDER BY id DESC LIMIT 1000) r, jsonb_object_keys(r.attributes) k "
+            "WHERE strpos(lower(k), %s) > 0 GROUP BY k",
+            [project_ids, *([service] if service else []), needle],
+        )
+        resource_rows = cursor.fetchall()
+    keys: dict[str, dict[str, Any]] = {}
+    for source, rows in (("span", span_rows), ("resource", resource_rows)):
+        for key, count in rows:
+            item = keys.setdefault(key, {"key": key, "count": 0, "sources": []})
+            item["count"] += count
+            item["sources"].append(source)
+    ranked = sorted(
+        keys.values(), key=lambda item: (not item["key"].lower().startswith(needle), -item["count"], item["key"])
+    )
+    return ranked[:limit]
+
+
+def attribute_values(
+    *, project_ids: list[int], key: str, service: str = "", prefix: str = "", limit: int = 50
+) -> list[dict[str, Any]]:
+    """Values of one attribute on recent spans and on resources, most frequent first, as text with their JSON type."""
+    if not project_ids:
+        return []
+    needle = prefix.lower()
+    with connection.cursor() as cursor:
+        span_rows = _sampled(
+            cursor,
+            project_ids=project_ids,
+            service=service,
+            sample=VALUE_SAMPLE,
+            sql="SELECT s.attributes ->> %s, jsonb_typeof(s.attributes -> %s), count(*) FROM s "
+            "WHERE s.attributes ? %s AND strpos(lower(s.attributes ->> %s), %s) > 0 GROUP BY 1, 2",
+            params=[key, key, key, key, needle],
+        )
+        resource_where = "project_id = ANY(%s)" + (" AND service_name = %s" if service else "")
+        cursor.execute(
+            "SELECT r.attributes ->> %s, jsonb_typeof(r.attributes -> %s), count(*) FROM (SELECT attributes FROM "
+            f"traces_resource WHERE {resource_where} ORDER BY id DESC LIMIT 1000) r "
+            "WHERE r.attributes ? %s AND strpos(lower(r.attributes ->> %s), %s) > 0 GROUP BY 1, 2",
+            [key, key, project_ids, *([service] if service else []), key, key, needle],
+        )
+        resource_rows = cursor.fetchall()
+    values: dict[tuple[str, str], dict[str, Any]] = {}
+    for value, kind, count in [*span_rows, *resource_rows]:
+        item = values.setdefault((value, kind), {"value": value, "type": kind, "count": 0})
+        item["count"] += count
+    ranked = sorted(
+        values.values(), key=lambda item: (not item["value"].lower().startswith(needle), -item["count"], item["value"])
+    )
+    return ranked[:limit]

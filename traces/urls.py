@@ -4,4 +4,5 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("traces/", views.trace_search_page, name="trace-search"),
 ]

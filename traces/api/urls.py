@@ -12,4 +12,11 @@ urlpatterns = [
         login_not_required(views.OperationListApi.as_view()),
         name="api-operation-list",
     ),
+    path("attributes", login_not_required(views.AttributeKeyListApi.as_view()), name="api-attribute-list"),
+    # `path:` because attribute keys may contain slashes; the literal `/values` suffix still ends the key.
+    path(
+        "attributes/<path:key>/values",
+        login_not_required(views.AttributeValueListApi.as_view()),
+        name="api-attribute-value-list",
+    ),
 ]
