@@ -261,7 +261,7 @@ def operation_stats(tree: Tree, *, self_ns: dict[int, int], trace_duration: int)
 
 def repeated_siblings(tree: Tree) -> list[dict[str, Any]]:
     """Groups of >= REPEATED_MIN siblings with the same service and operation (the N+1 pattern)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for parent_id, kids in tree.children.items():
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for child_id in kids:

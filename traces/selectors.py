@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from .models import Operation, Project, ProjectMembership
 
@@ -291,64 +292,85 @@ def _summary_rows_to_dicts(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return out
 
 
+class SearchTooSlow(Exception):
+    """The search did not finish within SEARCH_STATEMENT_TIMEOUT_MS; a narrower window or filter will."""
+
+
 def trace_search(*, project_ids: list[int], query: TraceQuery) -> list[dict[str, Any]]:
-    """Trace summaries matching the query, newest first, at most `query.limit`."""
+    """Trace summaries matching the query, newest first, at most `query.limit`.
+
+    Raises SearchTooSlow when the database gives up: regex, numeric and != conditions cannot use an index, and a
+    rare match over a wide window could otherwise hold a connection for minutes.
+    """
     if not project_ids:
         return []
-    with connection.cursor() as cursor:
-        if not query.span_level:
-            where = ["t.project_id = ANY(%s)", "t.start_ns >= %s", "t.start_ns < %s"]
-            params: list[Any] = [project_ids, query.start_ns, query.end_ns]
-            if query.min_duration_ns is not None:
-                where.append("t.duration_ns >= %s")
-                params.append(query.min_duration_ns)
-            if query.max_duration_ns is not None:
-                where.append("t.duration_ns <= %s")
-                params.append(query.max_duration_ns)
-            if query.status == "ok":
-                where.append("t.error_count = 0")
-            cursor.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM traces t JOIN traces_project p ON p.id = t.project_id "
-                f"WHERE {' AND '.join(where)} ORDER BY t.start_ns DESC LIMIT %s",
-                [*params, query.limit],
-            )
-            return _summary_rows_to_dicts(cursor.fetchall())
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [settings.SEARCH_STATEMENT_TIMEOUT_MS])
+            return _trace_search(cursor, project_ids=project_ids, query=query)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "57014":
+            raise SearchTooSlow(
+                f"the search took longer than {settings.SEARCH_STATEMENT_TIMEOUT_MS // 1000} s; "
+                "narrow the time range or add a service or operation"
+            ) from exc
+        raise
 
-        # Span-level: walk matching spans newest first in pages, collecting distinct traces until the limit.
-        where, params = _span_conditions(query, project_ids)
-        page = max(100, query.limit * 5)
-        found: dict[uuid.UUID, None] = {}
-        upper = query.end_ns
-        for _ in range(20):
-            cursor.execute(
-                f"SELECT trace_id, start_ns FROM spans WHERE {' AND '.join(where)} AND start_ns < %s "
-                f"ORDER BY start_ns DESC LIMIT %s",
-                [*params, upper, page],
-            )
-            rows = cursor.fetchall()
-            candidates = [trace_id for trace_id, _start in rows if trace_id not in found]
-            if candidates and query.status == "ok":
-                cursor.execute(
-                    "SELECT trace_id FROM traces WHERE trace_id = ANY(%s) AND project_id = ANY(%s) AND error_count = 0",
-                    [list(set(candidates)), project_ids],
-                )
-                clean = {row[0] for row in cursor.fetchall()}
-                candidates = [trace_id for trace_id in candidates if trace_id in clean]
-            for trace_id in candidates:
-                found.setdefault(trace_id)
-                if len(found) >= query.limit:
-                    break
-            if len(found) >= query.limit or len(rows) < page:
-                break
-            upper = rows[-1][1]
-        if not found:
-            return []
+
+def _trace_search(cursor: Any, *, project_ids: list[int], query: TraceQuery) -> list[dict[str, Any]]:
+    if not query.span_level:
+        where = ["t.project_id = ANY(%s)", "t.start_ns >= %s", "t.start_ns < %s"]
+        params: list[Any] = [project_ids, query.start_ns, query.end_ns]
+        if query.min_duration_ns is not None:
+            where.append("t.duration_ns >= %s")
+            params.append(query.min_duration_ns)
+        if query.max_duration_ns is not None:
+            where.append("t.duration_ns <= %s")
+            params.append(query.max_duration_ns)
+        if query.status == "ok":
+            where.append("t.error_count = 0")
         cursor.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM traces t JOIN traces_project p ON p.id = t.project_id "
-            f"WHERE t.trace_id = ANY(%s) AND t.project_id = ANY(%s) ORDER BY t.start_ns DESC",
-            [list(found), project_ids],
+            f"WHERE {' AND '.join(where)} ORDER BY t.start_ns DESC LIMIT %s",
+            [*params, query.limit],
         )
         return _summary_rows_to_dicts(cursor.fetchall())
+
+    # Span-level: walk matching spans newest first in pages, collecting distinct traces until the limit.
+    where, params = _span_conditions(query, project_ids)
+    page = max(100, query.limit * 5)
+    found: dict[uuid.UUID, None] = {}
+    upper = query.end_ns
+    for _ in range(20):
+        cursor.execute(
+            f"SELECT trace_id, start_ns FROM spans WHERE {' AND '.join(where)} AND start_ns < %s "
+            f"ORDER BY start_ns DESC LIMIT %s",
+            [*params, upper, page],
+        )
+        rows = cursor.fetchall()
+        candidates = [trace_id for trace_id, _start in rows if trace_id not in found]
+        if candidates and query.status == "ok":
+            cursor.execute(
+                "SELECT trace_id FROM traces WHERE trace_id = ANY(%s) AND project_id = ANY(%s) AND error_count = 0",
+                [list(set(candidates)), project_ids],
+            )
+            clean = {row[0] for row in cursor.fetchall()}
+            candidates = [trace_id for trace_id in candidates if trace_id in clean]
+        for trace_id in candidates:
+            found.setdefault(trace_id)
+            if len(found) >= query.limit:
+                break
+        if len(found) >= query.limit or len(rows) < page:
+            break
+        upper = rows[-1][1]
+    if not found:
+        return []
+    cursor.execute(
+        f"SELECT {_SUMMARY_COLUMNS} FROM traces t JOIN traces_project p ON p.id = t.project_id "
+        f"WHERE t.trace_id = ANY(%s) AND t.project_id = ANY(%s) ORDER BY t.start_ns DESC",
+        [list(found), project_ids],
+    )
+    return _summary_rows_to_dicts(cursor.fetchall())
 
 
 def service_list(*, project_ids: list[int]) -> list[dict[str, Any]]:

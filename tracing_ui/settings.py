@@ -212,6 +212,9 @@ INGEST_MAX_CLOCK_DRIFT_DAYS = envint("INGEST_MAX_CLOCK_DRIFT_DAYS", "2")
 # Raw request bodies are handled by the ingest views themselves (limit enforced after decompression).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(16 * 1024 * 1024))
 
+# Trace search gives up (503, "narrow your search") after this long rather than hold a connection.
+SEARCH_STATEMENT_TIMEOUT_MS = envint("SEARCH_STATEMENT_TIMEOUT_MS", "10000")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

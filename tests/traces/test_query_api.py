@@ -185,3 +185,26 @@ def test_it_accepts_the_browser_session(client: Any, member: Any, stored: int) -
 def test_the_openapi_schema_documents_the_endpoints(client: Any) -> None:
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert {"/api/v1/traces", "/api/v1/traces/{trace_id}", "/api/v1/services"} <= set(schema["paths"])
+
+
+def test_a_search_that_runs_too_long_answers_503_with_advice(api: APIClient, settings: Any) -> None:
+    import psycopg
+    from django.db import connection
+
+    settings.SEARCH_STATEMENT_TIMEOUT_MS = 300
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    # Another session holds the summary table exclusively, so the search waits until its timeout fires.
+    with psycopg.connect(**params) as other:
+        other.execute("LOCK TABLE traces IN ACCESS EXCLUSIVE MODE")
+        response = api.get("/api/v1/traces")
+        other.rollback()
+    assert response.status_code == 503
+    assert "narrow the time range" in response.json()["error"]
+    assert api.get("/api/v1/traces").status_code == 200, "the next search runs normally"
+
+
+def test_the_schema_declares_bearer_token_auth(client: Any) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert schema["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"

@@ -147,15 +147,19 @@ class TraceSearchApi(APIView):
                 "TraceSearchResult", {"traces": inline_serializer("TraceSummary", TRACE_SUMMARY_FIELDS, many=True)}
             ),
             400: ErrorSchema,
+            503: ErrorSchema,
         },
     )
     def get(self, request: Request) -> Response:
         form = TraceSearchForm(request.query_params)
         if not form.is_valid():
             return _form_error(form)
-        traces = selectors.trace_search(
-            project_ids=selectors.project_ids_visible(user=request.user), query=form.query()
-        )
+        try:
+            traces = selectors.trace_search(
+                project_ids=selectors.project_ids_visible(user=request.user), query=form.query()
+            )
+        except selectors.SearchTooSlow as exc:
+            return Response({"error": str(exc)}, status=503, headers={"Retry-After": "1"})
         return Response({"traces": traces})
 
 
