@@ -34,6 +34,17 @@ class ProjectMembership(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "user"], name="unique_project_member")]
 
 
+def regex_validate(value: str) -> None:
+    import re
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"not a valid regular expression: {exc}") from exc
+
+
 def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -188,7 +199,11 @@ class RedactionRule(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="redaction_rules")
     name = models.CharField(max_length=100)
     target = models.CharField(max_length=10, choices=Target.choices)
-    pattern = models.CharField(max_length=500, help_text="Python regular expression, searched case-insensitively.")
+    pattern = models.CharField(
+        max_length=500,
+        validators=[regex_validate],
+        help_text="Python regular expression, searched case-insensitively.",
+    )
     action = models.CharField(max_length=10, choices=Action.choices, default=Action.REPLACE)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

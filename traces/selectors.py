@@ -67,7 +67,7 @@ SELECT
         'resource_id', resource_id::text,
         'scope', json_build_object('name', scope_name, 'version', scope_version),
         'trace_state', trace_state,
-        'flags', flags,
+        'flags', flags::bigint & 4294967295,
         'attributes', attributes,
         'events', coalesce(events, '[]'::jsonb),
         'links', coalesce(links, '[]'::jsonb),

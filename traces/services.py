@@ -98,11 +98,15 @@ WHERE o.last_seen < now() - interval '1 minute'
 """
 
 
-def _resource_ids_ensure(cursor: Any, *, project_id: int, batch: SpanBatch) -> list[int]:
+def _resource_ids_ensure(
+    cursor: Any, *, project_id: int, batch: SpanBatch, fresh: dict[tuple[int, bytes], int]
+) -> list[int]:
+    """Stored ids of the batch's resources. New ones go to `fresh`, cached only once the transaction commits:
+    caching a row a rollback removed would leave later spans pointing at nothing."""
     ids: list[int] = []
     for info in batch.resources:
         key = (project_id, info.fingerprint)
-        resource_id = _resource_ids.get(key)
+        resource_id = _resource_ids.get(key) or fresh.get(key)
         if resource_id is None:
             cursor.execute(
                 """
@@ -119,13 +123,16 @@ def _resource_ids_ensure(cursor: Any, *, project_id: int, batch: SpanBatch) -> l
                     info.schema_url,
                 ],
             )
-            resource_id = cursor.fetchone()[0]
-            with _resource_lock:
-                if len(_resource_ids) > 50_000:
-                    _resource_ids.clear()
-                _resource_ids[key] = resource_id
+            resource_id = fresh[key] = cursor.fetchone()[0]
         ids.append(resource_id)
     return ids
+
+
+def _resource_ids_remember(fresh: dict[tuple[int, bytes], int]) -> None:
+    with _resource_lock:
+        if len(_resource_ids) > 50_000:
+            _resource_ids.clear()
+        _resource_ids.update(fresh)
 
 
 def _admission_slot_take(cursor: Any) -> None:
@@ -231,7 +238,8 @@ def span_batch_store(
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = %s", [settings.INGEST_STATEMENT_TIMEOUT_MS])
             _admission_slot_take(cursor)
-            resource_ids = _resource_ids_ensure(cursor, project_id=project_id, batch=batch)
+            fresh: dict[tuple[int, bytes], int] = {}
+            resource_ids = _resource_ids_ensure(cursor, project_id=project_id, batch=batch, fresh=fresh)
             for row in batch.rows:
                 row[COL_RESOURCE] = resource_ids[row[COL_RESOURCE]]
             # Fast path: plain COPY. Retried spans violate spans_identity; only then pay for the idempotent insert.
@@ -245,6 +253,7 @@ def span_batch_store(
             if stored_rows:
                 _operations_upsert(cursor, project_id=project_id, rows=stored_rows)
             _redaction_counts_add(cursor, project_id=project_id, counts=redaction_counts or {})
+            transaction.on_commit(lambda: _resource_ids_remember(fresh))
     except StoreBusy:
         raise
     except OperationalError as exc:
@@ -262,10 +271,15 @@ def redactor_for_project(*, project_id: int) -> Redactor:
     import re
 
     ingest_settings = ProjectIngestSettings.objects.filter(project_id=project_id).first()
-    rules = [
-        Rule(name=rule.name, target=rule.target, pattern=re.compile(rule.pattern, re.I), action=rule.action)
-        for rule in RedactionRule.objects.filter(project_id=project_id, enabled=True).order_by("id")
-    ]
+    rules = []
+    for rule in RedactionRule.objects.filter(project_id=project_id, enabled=True).order_by("id"):
+        try:
+            pattern = re.compile(rule.pattern, re.I)
+        except re.error as exc:
+            # A rule saved before validation existed must not stop ingest for the whole project.
+            logger.error("redaction rule %s of project %s has an invalid pattern: %s", rule.name, project_id, exc)
+            continue
+        rules.append(Rule(name=rule.name, target=rule.target, pattern=pattern, action=rule.action))
     return Redactor(
         rules=rules,
         use_defaults=ingest_settings.default_redaction if ingest_settings else True,

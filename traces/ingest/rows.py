@@ -21,6 +21,7 @@ NS_PER_DAY = 86_400 * 1_000_000_000
 ZERO_TRACE = bytes(16)
 ZERO_SPAN = bytes(8)
 MAX_REASONS = 5
+MAX_INT32 = 0x7FFFFFFF
 
 # Column order of the COPY into `spans` (see migration 0002).
 SPAN_COLUMNS = (
@@ -169,7 +170,7 @@ def _str_or_none(value: Any) -> str | None:
 def _status_code_or_none(value: Any) -> int | None:
     try:
         code = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return code if 0 <= code < 1000 else None
 
@@ -239,6 +240,15 @@ def batch_build(
                 if start > 0x7FFFFFFFFFFFFFFF or end > 0x7FFFFFFFFFFFFFFF:
                     batch.reject("timestamp out of range")
                     continue
+                kind = span.kind
+                status = span.status
+                # Proto3 enums are open: any int32 can arrive. Only the values the spec defines are stored.
+                if not 0 <= kind <= 5:
+                    batch.reject("unknown span kind (must be 0-5)")
+                    continue
+                if not 0 <= status.code <= 2:
+                    batch.reject("unknown status code (must be 0-2)")
+                    continue
 
                 attrs = {}
                 for kv in span.attributes:
@@ -280,7 +290,6 @@ def batch_build(
                             }
                         )
                     links = dumps(link_list).decode()
-                status = span.status
                 status_message = status.message
                 if redact and status_message:
                     status_message = redact.text(status_message)
@@ -294,14 +303,15 @@ def batch_build(
                     end - start,
                     service_name,
                     span.name,
-                    span.kind,
+                    kind,
                     status.code,
                     status_message,
                     resource_slot,
                     scope_name,
                     scope_version,
                     span.trace_state,
-                    span.flags,
+                    # fixed32 flags kept bit for bit in a signed int32 column.
+                    span.flags - 0x1_0000_0000 if span.flags > MAX_INT32 else span.flags,
                     _str_or_none(get("http.request.method") or get("http.method")),
                     _str_or_none(get("http.route")),
                     _status_code_or_none(get("http.response.status_code") or get("http.status_code")),
@@ -314,9 +324,9 @@ def batch_build(
                     dumps(attrs).decode(),
                     events,
                     links,
-                    span.dropped_attributes_count,
-                    span.dropped_events_count,
-                    span.dropped_links_count,
+                    min(span.dropped_attributes_count, MAX_INT32),
+                    min(span.dropped_events_count, MAX_INT32),
+                    min(span.dropped_links_count, MAX_INT32),
                 ]
                 # One substring test per text value; only a row that has a NUL pays for the rewrite.
                 if (
