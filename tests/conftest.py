@@ -26,9 +26,11 @@ def _fast_hashing_and_fresh_caches(settings: Any) -> Iterator[None]:
     # Per-process caches hold ids of rows that a rolled-back test transaction removed.
     services._resource_ids.clear()
     services._redactors.clear()
+    services._operations_written.clear()
     yield
     services._resource_ids.clear()
     services._redactors.clear()
+    services._operations_written.clear()
 
 
 @pytest.fixture

@@ -157,8 +157,11 @@ class TraceQuery:
 
     @property
     def span_level(self) -> bool:
-        """Span conditions are present: a trace matches when one of its spans meets all of them (as in Jaeger)."""
-        return bool(self.service or self.operation or self.attributes or self.status == "error")
+        """Span conditions are present: a trace matches when one of its spans meets all of them (as in Jaeger).
+
+        status=error alone is answered from trace summaries (error_count > 0 means the same and is indexed there).
+        """
+        return bool(self.service or self.operation or self.attributes)
 
     @property
     def conditions(self) -> list[AttrCondition]:
@@ -210,21 +213,28 @@ def _attr_sql(column: str, condition: AttrCondition) -> tuple[str, list[Any]]:
     return f"({number} {NUMERIC_OPERATORS[op]} %s::numeric)", [key, key, key, key, value]
 
 
-def _condition_sql(condition: AttrCondition, project_ids: list[int]) -> tuple[str, list[Any]]:
-    """One condition on a span: its own attributes or those of its resource (deduplicated, so a cheap subquery)."""
+def _condition_sql(cursor: Any, condition: AttrCondition, project_ids: list[int]) -> tuple[str, list[Any]]:
+    """One condition on a span: its own attributes or those of its resource.
+
+    Matching resources are looked up first (the table is small, deduplicated): an OR with a subquery would stop
+    PostgreSQL from using the attributes index and scan every span in the window.
+    """
     positive = AttrCondition(condition.key, "exists") if condition.op == "missing" else condition
     span_sql, span_params = _attr_sql("attributes", positive)
-    resource_sql, resource_params = _attr_sql("r.attributes", positive)
-    sql = (
-        f"({span_sql} OR resource_id IN (SELECT r.id FROM traces_resource r "
-        f"WHERE r.project_id = ANY(%s) AND {resource_sql}))"
+    resource_sql, resource_params = _attr_sql("attributes", positive)
+    cursor.execute(
+        f"SELECT id FROM traces_resource WHERE project_id = ANY(%s) AND {resource_sql}", [project_ids, *resource_params]
     )
+    resource_ids = [row[0] for row in cursor.fetchall()]
+    sql, params = f"({span_sql})", span_params
+    if resource_ids:
+        sql, params = f"({span_sql} OR resource_id = ANY(%s))", [*span_params, resource_ids]
     if condition.op == "missing":
         sql = f"NOT {sql}"
-    return sql, [*span_params, project_ids, *resource_params]
+    return sql, params
 
 
-def _span_conditions(query: TraceQuery, project_ids: list[int]) -> tuple[list[str], list[Any]]:
+def _span_conditions(cursor: Any, query: TraceQuery, project_ids: list[int]) -> tuple[list[str], list[Any]]:
     where = ["project_id = %s" if len(project_ids) == 1 else "project_id = ANY(%s)"]
     params: list[Any] = [project_ids[0] if len(project_ids) == 1 else project_ids]
     where.append("start_ns >= %s AND start_ns < %s")
@@ -244,7 +254,7 @@ def _span_conditions(query: TraceQuery, project_ids: list[int]) -> tuple[list[st
     if query.status == "error":
         where.append("status_code = 2")
     for condition in query.conditions:
-        sql, condition_params = _condition_sql(condition, project_ids)
+        sql, condition_params = _condition_sql(cursor, condition, project_ids)
         where.append(sql)
         params += condition_params
     return where, params
@@ -329,6 +339,8 @@ def _trace_search(cursor: Any, *, project_ids: list[int], query: TraceQuery) -> 
             params.append(query.max_duration_ns)
         if query.status == "ok":
             where.append("t.error_count = 0")
+        elif query.status == "error":
+            where.append("t.error_count > 0")
         cursor.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM traces t JOIN traces_project p ON p.id = t.project_id "
             f"WHERE {' AND '.join(where)} ORDER BY t.start_ns DESC LIMIT %s",
@@ -337,7 +349,7 @@ def _trace_search(cursor: Any, *, project_ids: list[int], query: TraceQuery) -> 
         return _summary_rows_to_dicts(cursor.fetchall())
 
     # Span-level: walk matching spans newest first in pages, collecting distinct traces until the limit.
-    where, params = _span_conditions(query, project_ids)
+    where, params = _span_conditions(cursor, query, project_ids)
     page = max(100, query.limit * 5)
     found: dict[uuid.UUID, None] = {}
     upper = query.end_ns

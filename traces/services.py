@@ -98,41 +98,54 @@ WHERE o.last_seen < now() - interval '1 minute'
 """
 
 
-def _resource_ids_ensure(
-    cursor: Any, *, project_id: int, batch: SpanBatch, fresh: dict[tuple[int, bytes], int]
-) -> list[int]:
-    """Stored ids of the batch's resources. New ones go to `fresh`, cached only once the transaction commits:
-    caching a row a rollback removed would leave later spans pointing at nothing."""
-    ids: list[int] = []
-    for info in batch.resources:
-        key = (project_id, info.fingerprint)
-        resource_id = _resource_ids.get(key) or fresh.get(key)
-        if resource_id is None:
+def _resource_ids_ensure(*, project_id: int, batch: SpanBatch) -> list[int]:
+    """Stored ids of the batch's resources, creating missing ones.
+
+    New resources are committed in their own short transaction, in fingerprint order, before the span batch: held
+    inside the batch transaction, concurrent first batches of fresh workers locked them in different orders and
+    deadlocked. A resource whose spans then fail to store is harmless (it is deduplicated reference data).
+    """
+    missing = {
+        info.fingerprint: info for info in batch.resources if (project_id, info.fingerprint) not in _resource_ids
+    }
+    if missing:
+        document = [
+            {
+                "fingerprint": info.fingerprint.hex(),
+                "service_name": info.service_name,
+                "attributes": info.attributes,
+                "schema_url": info.schema_url,
+            }
+            for _fingerprint, info in sorted(missing.items())
+        ]
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO traces_resource (project_id, fingerprint, service_name, attributes, schema_url, first_seen)
-                VALUES (%s, %s, %s, %s, %s, now())
-                ON CONFLICT (project_id, fingerprint) DO UPDATE SET service_name = excluded.service_name
-                RETURNING id
+                SELECT %s, decode(u.fingerprint, 'hex'), u.service_name, u.attributes, u.schema_url, now()
+                FROM json_to_recordset(%s::json) AS u(fingerprint text, service_name text, attributes jsonb,
+                                                      schema_url text)
+                ORDER BY u.fingerprint
+                ON CONFLICT (project_id, fingerprint) DO NOTHING
                 """,
-                [
-                    project_id,
-                    info.fingerprint,
-                    info.service_name,
-                    orjson.dumps(info.attributes).decode(),
-                    info.schema_url,
-                ],
+                [project_id, orjson.dumps(document).decode()],
             )
-            resource_id = fresh[key] = cursor.fetchone()[0]
-        ids.append(resource_id)
-    return ids
-
-
-def _resource_ids_remember(fresh: dict[tuple[int, bytes], int]) -> None:
-    with _resource_lock:
-        if len(_resource_ids) > 50_000:
-            _resource_ids.clear()
-        _resource_ids.update(fresh)
+        # A fresh statement sees rows that concurrent batches committed while this insert waited on them.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT fingerprint, id FROM traces_resource WHERE project_id = %s AND fingerprint = ANY(%s)",
+                [project_id, list(missing)],
+            )
+            found = {(project_id, bytes(fingerprint)): resource_id for fingerprint, resource_id in cursor.fetchall()}
+        with _resource_lock:
+            if len(_resource_ids) > 50_000:
+                _resource_ids.clear()
+            _resource_ids.update(found)
+        return [
+            _resource_ids.get((project_id, info.fingerprint)) or found[(project_id, info.fingerprint)]
+            for info in batch.resources
+        ]
+    return [_resource_ids[(project_id, info.fingerprint)] for info in batch.resources]
 
 
 def _admission_slot_take(cursor: Any) -> None:
@@ -201,10 +214,25 @@ def _traces_upsert(cursor: Any, *, project_id: int, rows: list[list[Any]]) -> in
     return len(aggregates)
 
 
+# (project, service, operation, kind) -> monotonic time this process last wrote it. Writing only stale entries keeps
+# ingest transactions from locking the same operation rows (an ON CONFLICT row is locked even when not updated).
+_operations_written: dict[tuple[int, str, str, int], float] = {}
+
+
 def _operations_upsert(cursor: Any, *, project_id: int, rows: list[list[Any]]) -> None:
-    seen = {(row[COL_SERVICE], row[COL_NAME], row[COL_KIND]) for row in rows}
-    document = [{"service_name": service, "name": name, "kind": kind} for service, name, kind in seen]
+    import time
+
+    now = time.monotonic()
+    seen = {(project_id, row[COL_SERVICE], row[COL_NAME], row[COL_KIND]) for row in rows}
+    stale = sorted(key for key in seen if now - _operations_written.get(key, -1e9) > 60)
+    if not stale:
+        return
+    document = [{"service_name": service, "name": name, "kind": kind} for _p, service, name, kind in stale]
     cursor.execute(_OPERATIONS_UPSERT, [project_id, orjson.dumps(document).decode()])
+    if len(_operations_written) > 100_000:
+        _operations_written.clear()
+    # Remembered only after commit: a rolled-back batch must not hide a new operation for a minute.
+    transaction.on_commit(lambda: _operations_written.update(dict.fromkeys(stale, now)))
 
 
 def _redaction_counts_add(cursor: Any, *, project_id: int, counts: dict[str, int]) -> None:
@@ -235,11 +263,10 @@ def span_batch_store(
     if not batch.rows and not redaction_counts:
         return StoreResult(stored=0, duplicates=0, traces=0)
     try:
+        resource_ids = _resource_ids_ensure(project_id=project_id, batch=batch) if batch.rows else []
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = %s", [settings.INGEST_STATEMENT_TIMEOUT_MS])
             _admission_slot_take(cursor)
-            fresh: dict[tuple[int, bytes], int] = {}
-            resource_ids = _resource_ids_ensure(cursor, project_id=project_id, batch=batch, fresh=fresh)
             for row in batch.rows:
                 row[COL_RESOURCE] = resource_ids[row[COL_RESOURCE]]
             # Fast path: plain COPY. Retried spans violate spans_identity; only then pay for the idempotent insert.
@@ -253,7 +280,6 @@ def span_batch_store(
             if stored_rows:
                 _operations_upsert(cursor, project_id=project_id, rows=stored_rows)
             _redaction_counts_add(cursor, project_id=project_id, counts=redaction_counts or {})
-            transaction.on_commit(lambda: _resource_ids_remember(fresh))
     except StoreBusy:
         raise
     except OperationalError as exc:
