@@ -125,11 +125,37 @@ class _Builder:
         return found
 
 
+def _shared_server_span_id(trace_id: bytes, span_id: bytes) -> bytes:
+    return hashlib.sha256(trace_id + span_id + b"shared").digest()[:8]
+
+
+def _zipkin_local_service(item: dict[str, Any]) -> str:
+    local = item.get("localEndpoint") or {}
+    return str(local.get("serviceName") or "unknown_service") if isinstance(local, dict) else ""
+
+
+def _zipkin_shared_servers(document: list[Any]) -> dict[tuple[bytes, bytes], str]:
+    """(trace ID, span ID) -> service of every server half that shares its span ID with the client (B3 join)."""
+    found: dict[tuple[bytes, bytes], str] = {}
+    for item in document:
+        if isinstance(item, dict) and item.get("shared") and str(item.get("kind") or "").lower() == "server":
+            span_id = _id_bytes(item.get("id"), 8)
+            if span_id:
+                found[(_id_bytes(item.get("traceId"), 16), span_id)] = _zipkin_local_service(item)
+    return found
+
+
 def zipkin_to_otlp(document: Any) -> ExportTraceServiceRequest:
-    """Convert a Zipkin v2 ListOfSpans. Shared server halves get a derived span ID, as Jaeger's deduper does."""
+    """Convert a Zipkin v2 ListOfSpans.
+
+    Shared server halves (B3 "join", Brave's default) get a derived span ID as Jaeger's deduper does, child of the
+    client half; the server's own children, which name the shared ID as parent, are moved under the server half.
+    That takes the server half in the same batch: a child sent without it stays under the client half.
+    """
     if not isinstance(document, list):
         raise IngestError("Zipkin v2 body must be a JSON array of spans")
     builder = _Builder()
+    shared_servers = _zipkin_shared_servers(document)
     for index, item in enumerate(document):
         if not isinstance(item, dict):
             raise IngestError(f"span {index} is not an object")
@@ -158,7 +184,10 @@ def zipkin_to_otlp(document: Any) -> ExportTraceServiceRequest:
         if item.get("shared") and span.kind == Span.SPAN_KIND_SERVER and span_id:
             # The server half reuses the client's span ID; give it its own, child of the client half.
             parent_id = span_id
-            span_id = hashlib.sha256(span.trace_id + span_id + b"shared").digest()[:8]
+            span_id = _shared_server_span_id(span.trace_id, span_id)
+        elif parent_id and shared_servers.get((span.trace_id, parent_id)) == service:
+            # A child of the shared ID on the server's side belongs under the server half.
+            parent_id = _shared_server_span_id(span.trace_id, parent_id)
         span.span_id = span_id
         span.parent_span_id = parent_id
         span.name = str(item.get("name") or "")

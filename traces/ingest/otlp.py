@@ -20,6 +20,7 @@ from .errors import IngestError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+GZIP_MAGIC = b"\x1f\x8b"
 PROTOBUF_ALIASES = {"application/x-protobuf", "application/protobuf", "application/vnd.google.protobuf"}
 
 
@@ -41,16 +42,26 @@ def body_decompress(body: bytes, *, encoding: str, limit: int) -> bytes:
     if encoding not in ("gzip", "x-gzip", "deflate"):
         raise IngestError(f"unsupported Content-Encoding {encoding!r}; use gzip or none", status=415)
     wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
-    decompressor = zlib.decompressobj(wbits)
-    try:
-        out = decompressor.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise IngestError(f"body is not valid {encoding}: {exc}") from exc
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise IngestError(f"decompressed body exceeds the {limit} byte limit", status=413)
-    if not decompressor.eof:
-        raise IngestError(f"body is truncated {encoding} data")
-    return out
+    parts: list[bytes] = []
+    size = 0
+    data = body
+    while True:
+        decompressor = zlib.decompressobj(wbits)
+        try:
+            # size <= limit here, so the cap is at least 1 (0 would mean "no cap").
+            part = decompressor.decompress(data, limit + 1 - size)
+        except zlib.error as exc:
+            raise IngestError(f"body is not valid {encoding}: {exc}") from exc
+        size += len(part)
+        if size > limit or decompressor.unconsumed_tail:
+            raise IngestError(f"decompressed body exceeds the {limit} byte limit", status=413)
+        if not decompressor.eof:
+            raise IngestError(f"body is truncated {encoding} data")
+        parts.append(part)
+        data = decompressor.unused_data
+        # A gzip body may hold several members (RFC 1952 §2.2; streaming writers make them): read them all.
+        if wbits == zlib.MAX_WBITS or not data.startswith(GZIP_MAGIC):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def request_decode(body: bytes, *, content_type: str) -> ExportTraceServiceRequest:

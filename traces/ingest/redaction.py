@@ -16,9 +16,11 @@ from typing import Any
 
 MASK = "***"
 
-# Matched against whole key segments so `gen_ai.usage.input_tokens` or `tokenizer.name` are left alone.
+# Matched against whole key segments so `gen_ai.usage.input_tokens` or `tokenizer.name` are left alone, and a
+# bare `token` followed by count/type is a number or a kind, not a secret (OpenInference's `llm.token_count.prompt`).
 DEFAULT_SECRET_KEY_PATTERN = (
-    r"(?:^|[._\-\s])(?:password|passwd|pwd|secret|client[_\-]?secret|token|access[_\-]?token|refresh[_\-]?token|"
+    r"(?:^|[._\-\s])(?:password|passwd|pwd|secret|client[_\-]?secret|token(?![._\-](?:counts?|type)(?:$|[._\-\s]))|"
+    r"access[_\-]?token|refresh[_\-]?token|"
     r"id[_\-]?token|auth[_\-]?token|authorization|proxy[_\-]?authorization|cookie|set[_\-]cookie|api[_\-]?key|"
     r"x[_\-]api[_\-]key|private[_\-]?key|credentials?|session[_\-]?id)(?:$|[._\-\s])"
 )
