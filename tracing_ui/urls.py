@@ -20,6 +20,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # Trace, compare and upload pages; before traces.urls so /traces/compare/ and /traces/upload/ are not trace IDs.
-    path("", include("traces.page_urls")),
     path("", include("traces.urls")),
 ]
