@@ -388,3 +388,18 @@ def test_an_invalid_rule_saved_before_validation_does_not_stop_ingest_or_the_oth
     span = only_span(ingest_and_read(client, api, ingest_token, request_with_secrets(secrets.token_hex(16))))
     assert span["attributes"]["user.email"] == MASK
     assert span["attributes"]["db.password"] == MASK
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("invalid bearer token", "invalid bearer token"),
+        ("Authorization: Bearer abc.def", "Authorization: Bearer ***"),
+        ("order 1234567890123452 shipped", "order 1234567890123452 shipped"),  # Luhn-valid, no card issuer prefix
+        ("paid with 5500 0000 0000 0004", "paid with ***"),
+    ],
+)
+def test_default_value_rules_leave_prose_and_ids_alone(text: str, expected: str) -> None:
+    from traces.ingest.redaction import Redactor
+
+    assert Redactor(rules=[]).text(text) == expected

@@ -25,7 +25,11 @@ DEFAULT_SECRET_KEY_PATTERN = (
     r"x[_\-]api[_\-]key|private[_\-]?key|credentials?|session[_\-]?id)(?:$|[._\-\s])"
 )
 _CARD_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*")
+# A credential has a digit or punctuation in it: "invalid bearer token" is prose, "Bearer abc.def" is not.
+_BEARER = re.compile(r"(?i)\bbearer\s+(?=[A-Za-z0-9\-._~+/]*[0-9\-._~+/])[A-Za-z0-9\-._~+/]{4,}=*")
+# Issuer prefixes of the major card networks (Visa, Mastercard, Amex, Diners, Discover, JCB, UnionPay): a Luhn check
+# alone masks about one in ten long numeric IDs.
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6[05]|62|35)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}")
 # Cheap pre-check: a value without 13 digits in a row-ish, "earer" or "eyJ" cannot match a default value rule.
 _DEFAULT_VALUE_HINT = re.compile(r"\d[\d \-]{11,}\d|(?i:earer\s)|eyJ")
@@ -103,7 +107,7 @@ class Redactor:
 
     def _mask_card(self, match: re.Match[str]) -> str:
         digits = re.sub(r"[ \-]", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn_valid(digits):
             self.counts["default: card number"] += 1
             return MASK
         return match.group(0)
