@@ -242,7 +242,7 @@ def test_defaults_redact_span_resource_event_link_attributes_and_status_message(
         client,
         api,
         ingest_token,
-        request_with_secrets(secrets.token_hex(16), status_message=f"charge failed for {VISA} (Bearer xyz)"),
+        request_with_secrets(secrets.token_hex(16), status_message=f"charge failed for {VISA} (Bearer xyz.123)"),
     )
     span = only_span(trace)
     assert span["attributes"] == {
