@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from traces.api import ingest
@@ -19,6 +21,8 @@ urlpatterns = [
     path("login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("img/favicon.svg"), permanent=True))),
     # Trace, compare and upload pages; before traces.urls so /traces/compare/ and /traces/upload/ are not trace IDs.
+    path("", include("traces.page_urls")),
     path("", include("traces.urls")),
 ]
