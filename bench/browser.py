@@ -139,7 +139,8 @@ def _store_traces(project_id: int, sizes: list[int]) -> dict[int, str]:
 
     from . import gen
 
-    rng = random.Random(20261121)
+    # Fresh IDs every run: the same trace id stored again with new start times would pile spans onto one trace.
+    rng = random.Random()
     out = {}
     for spans in sizes:
         trace_id = rng.randbytes(16)

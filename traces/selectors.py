@@ -47,37 +47,38 @@ FROM traces t JOIN traces_project p ON p.id = t.project_id
 WHERE t.trace_id = %s AND t.project_id = ANY(%s)
 """
 
-# The span list is rendered to JSON by PostgreSQL: for big traces it is several times faster than building dicts
-# in Python, and the text is spliced into the response without being parsed again.
+# The span list is rendered to JSON by PostgreSQL and spliced into the response as bytes, never parsed in Python.
+# Plain text concatenation (jsonb's own text output for attributes) is ~2x faster than json_build_object: 1.5 s
+# instead of 2.9 s for a 100,000-span trace. Every column used is NOT NULL or coalesced: a NULL would drop the span.
 _TRACE_SPANS_SQL = """
 WITH s AS MATERIALIZED (
     SELECT * FROM spans WHERE trace_id = %s AND project_id = ANY(%s) AND start_ns BETWEEN %s AND %s
 )
 SELECT
-    (SELECT coalesce(json_agg(json_build_object(
-        'span_id', lpad(to_hex(span_id), 16, '0'),
-        'parent_span_id', CASE WHEN parent_span_id IS NULL THEN NULL ELSE lpad(to_hex(parent_span_id), 16, '0') END,
-        'name', name,
-        'service_name', service_name,
-        'kind', (ARRAY['UNSPECIFIED','INTERNAL','SERVER','CLIENT','PRODUCER','CONSUMER'])[kind + 1],
-        'status_code', (ARRAY['UNSET','OK','ERROR'])[status_code + 1],
-        'status_message', status_message,
-        'start_ns', start_ns::text,
-        'duration_ns', duration_ns,
-        'resource_id', resource_id::text,
-        'scope', json_build_object('name', scope_name, 'version', scope_version),
-        'trace_state', trace_state,
-        'flags', flags::bigint & 4294967295,
-        'attributes', attributes,
-        'events', coalesce(events, '[]'::jsonb),
-        'links', coalesce(links, '[]'::jsonb),
-        'dropped_attributes_count', dropped_attributes_count,
-        'dropped_events_count', dropped_events_count,
-        'dropped_links_count', dropped_links_count
-    ) ORDER BY start_ns, span_id), '[]'::json)::text FROM s),
-    (SELECT coalesce(json_object_agg(r.id::text, json_build_object(
+    convert_to('[' || coalesce((SELECT string_agg(
+        '{"span_id":"' || lpad(to_hex(span_id), 16, '0')
+        || '","parent_span_id":' || coalesce('"' || lpad(to_hex(parent_span_id), 16, '0') || '"', 'null')
+        || ',"name":' || to_json(name)::text
+        || ',"service_name":' || to_json(service_name)::text
+        || ',"kind":"' || (ARRAY['UNSPECIFIED','INTERNAL','SERVER','CLIENT','PRODUCER','CONSUMER'])[kind + 1]
+        || '","status_code":"' || (ARRAY['UNSET','OK','ERROR'])[status_code + 1]
+        || '","status_message":' || to_json(status_message)::text
+        || ',"start_ns":"' || start_ns
+        || '","duration_ns":' || duration_ns
+        || ',"resource_id":"' || resource_id
+        || '","scope":{"name":' || to_json(scope_name)::text || ',"version":' || to_json(scope_version)::text
+        || '},"trace_state":' || to_json(trace_state)::text
+        || ',"flags":' || (flags::bigint & 4294967295)
+        || ',"attributes":' || attributes::text
+        || ',"events":' || coalesce(events::text, '[]')
+        || ',"links":' || coalesce(links::text, '[]')
+        || ',"dropped_attributes_count":' || dropped_attributes_count
+        || ',"dropped_events_count":' || dropped_events_count
+        || ',"dropped_links_count":' || dropped_links_count || '}',
+        ',' ORDER BY start_ns, span_id) FROM s), '') || ']', 'UTF8'),
+    convert_to((SELECT coalesce(json_object_agg(r.id::text, json_build_object(
         'service_name', r.service_name, 'attributes', r.attributes, 'schema_url', r.schema_url)), '{}'::json)::text
-     FROM traces_resource r WHERE r.id IN (SELECT DISTINCT resource_id FROM s))
+     FROM traces_resource r WHERE r.id IN (SELECT DISTINCT resource_id FROM s)), 'UTF8')
 """
 
 
@@ -109,7 +110,7 @@ def trace_document(*, project_ids: list[int], trace_id: uuid.UUID) -> bytes | No
     }
     head_json = orjson.dumps(head)
     return b"".join(
-        [head_json[:-1], b',"resources":', resources_json.encode(), b',"spans":', spans_json.encode(), b"}"]
+        [head_json[:-1], b',"resources":', bytes(resources_json), b',"spans":', bytes(spans_json), b"}"]
     )
 
 
