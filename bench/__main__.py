@@ -2,6 +2,7 @@
 
     python -m bench                     quick default suite: ingest, trace-by-ID, search on a 1M-span store
     python -m bench ingest              OTLP/HTTP end-to-end vs raw COPY ceiling, bytes per span
+    python -m bench browser             trace page: navigation to a usable waterfall for 1k / 10k / 100k spans
     python -m bench trace               GET /api/v1/traces/<id> for 100 / 10k / 100k-span traces
     python -m bench search              GET /api/v1/traces searches (store of BENCH_SPANS spans, default 1M)
     python -m bench load --spans N      fill the bench store to N spans over the last 7 days (--reset: from empty)
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "command", nargs="?", default="default", choices=["default", "ingest", "trace", "search", "load", "all"]
+        "command",
+        nargs="?",
+        default="default",
+        choices=["default", "ingest", "trace", "search", "load", "browser", "all"],
     )
     parser.add_argument(
         "--spans",
@@ -104,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
                 report.print_section(
                     query.SECTION, f"SEARCH (GET /api/v1/traces, HTTP p50 / p99) on the {held:,}-span store"
                 )
+
+    if args.command in ("default", "all", "browser"):
+        import subprocess
+
+        # Its own process: it sets Django up against the scratch ingest database, which this one cannot switch to.
+        print("\nTRACE PAGE IN HEADLESS CHROMIUM  (python -m bench.browser)", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.browser"], check=False)
 
     report.print_summary([*common.machine_context(), f"total bench time {time.perf_counter() - started:.0f}s"])
     return 0
