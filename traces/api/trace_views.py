@@ -3,7 +3,8 @@ Jaeger JSON, and trace files viewed without being stored (or stored into a proje
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -29,6 +30,22 @@ ErrorSchema = inline_serializer("AnalysisError", {"error": serializers.CharField
 def _json(document: Any) -> HttpResponse:
     """JSON by orjson: the analysis of a 100,000-span trace takes DRF's renderer (json.dumps) most of a second."""
     return HttpResponse(orjson.dumps(document), content_type="application/json")
+
+
+class TraceMissing(exceptions.APIException):
+    status_code = 404
+
+
+def _visible[T](request: Request, trace_id: str, load: Callable[..., T | None]) -> tuple[uuid.UUID, T]:
+    """Parse a trace id and load the trace among the caller's projects; 400 / 404 with a JSON message otherwise."""
+    try:
+        parsed = selectors.trace_id_parse(trace_id)
+    except ValueError as exc:
+        raise exceptions.ParseError(str(exc)) from exc
+    found = load(project_ids=selectors.project_ids_visible(user=request.user), trace_id=parsed)
+    if found is None:
+        raise TraceMissing(f"trace {parsed.hex} not found")
+    return parsed, found
 
 
 def _adjust(request: Request) -> bool:
@@ -69,15 +86,7 @@ class TraceAnalysisApi(APIView):
         },
     )
     def get(self, request: Request, trace_id: str) -> HttpResponse | Response:
-        try:
-            parsed = selectors.trace_id_parse(trace_id)
-        except ValueError as exc:
-            return Response({"error": str(exc)}, status=400)
-        spans = trace_selectors.trace_spans_lite(
-            project_ids=selectors.project_ids_visible(user=request.user), trace_id=parsed
-        )
-        if spans is None:
-            return Response({"error": f"trace {parsed.hex} not found"}, status=404)
+        _parsed, spans = _visible(request, trace_id, trace_selectors.trace_spans_lite)
         return _json(trace_selectors.trace_analysis_document(spans, adjust=_adjust(request)))
 
 
@@ -141,15 +150,7 @@ class TraceExportApi(APIView):
         export_format = request.query_params.get("format", "otlp").lower()
         if export_format not in export.EXPORT_FORMATS:
             return Response({"error": "format must be otlp or jaeger"}, status=400)
-        try:
-            parsed = selectors.trace_id_parse(trace_id)
-        except ValueError as exc:
-            return Response({"error": str(exc)}, status=400)
-        document = selectors.trace_document(
-            project_ids=selectors.project_ids_visible(user=request.user), trace_id=parsed
-        )
-        if document is None:
-            return Response({"error": f"trace {parsed.hex} not found"}, status=404)
+        parsed, document = _visible(request, trace_id, selectors.trace_document)
         body = export.trace_export(orjson.loads(document), export_format=export_format)
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="trace-{parsed.hex}.{export_format}.json"'
@@ -164,15 +165,7 @@ class TraceSummaryApi(APIView):
         responses={200: OpenApiTypes.OBJECT, 400: ErrorSchema, 404: ErrorSchema},
     )
     def get(self, request: Request, trace_id: str) -> Response:
-        try:
-            parsed = selectors.trace_id_parse(trace_id)
-        except ValueError as exc:
-            return Response({"error": str(exc)}, status=400)
-        summary = page_selectors.trace_summary(
-            project_ids=selectors.project_ids_visible(user=request.user), trace_id=parsed
-        )
-        if summary is None:
-            return Response({"error": f"trace {parsed.hex} not found"}, status=404)
+        _parsed, summary = _visible(request, trace_id, page_selectors.trace_summary)
         summary.pop("start")
         return Response(summary)
 
