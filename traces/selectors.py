@@ -109,9 +109,7 @@ def trace_document(*, project_ids: list[int], trace_id: uuid.UUID) -> bytes | No
         "services": sorted({service for row in summaries for service in row[8]}),
     }
     head_json = orjson.dumps(head)
-    return b"".join(
-        [head_json[:-1], b',"resources":', bytes(resources_json), b',"spans":', bytes(spans_json), b"}"]
-    )
+    return b"".join([head_json[:-1], b',"resources":', bytes(resources_json), b',"spans":', bytes(spans_json), b"}"])
 
 
 ATTR_OPERATORS = ("=", "!=", "=~", ">", ">=", "<", "<=", "exists", "missing")

@@ -189,7 +189,8 @@ def test_it_answers_an_empty_request_with_success(client: Any, ingest_token: str
 @pytest.mark.parametrize("header", ["HTTP_AUTHORIZATION", "HTTP_X_API_KEY"])
 def test_it_accepts_bearer_and_x_api_key(client: Any, ingest_token: str, header: str) -> None:
     value = f"Bearer {ingest_token}" if header == "HTTP_AUTHORIZATION" else ingest_token
-    response = post_otlp(client, otlp_request(_tree()), None, **{header: value})
+    headers: dict[str, Any] = {header: value}
+    response = post_otlp(client, otlp_request(_tree()), None, **headers)
     assert response.status_code == 200
 
 
