@@ -208,3 +208,12 @@ def test_a_search_that_runs_too_long_answers_503_with_advice(api: APIClient, set
 def test_the_schema_declares_bearer_token_auth(client: Any) -> None:
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert schema["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
+
+
+def test_the_schema_documents_the_ingest_endpoints(client: Any) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    otlp = schema["paths"]["/v1/traces"]["post"]
+    assert set(otlp["requestBody"]["content"]) == {"application/x-protobuf", "application/json"}
+    assert {"200", "400", "401", "413", "415", "429", "503"} <= set(otlp["responses"])
+    assert "/api/v2/spans" in schema["paths"] and "/api/v1/import/jaeger" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["ingestToken"]["scheme"] == "bearer"
