@@ -279,6 +279,11 @@ def span_batch_store(
             traces = _traces_upsert(cursor, project_id=project_id, rows=stored_rows)
             if stored_rows:
                 _operations_upsert(cursor, project_id=project_id, rows=stored_rows)
+                if settings.ROLLUPS_ENABLED:
+                    from dashboards.services import rollup_delta_record
+
+                    # Same transaction as the spans: a batch is rolled up exactly once, whatever happens later.
+                    rollup_delta_record(cursor, project_id=project_id, rows=stored_rows)
             _redaction_counts_add(cursor, project_id=project_id, counts=redaction_counts or {})
     except StoreBusy:
         raise

@@ -189,6 +189,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    # Merge the per-batch rollup deltas written at ingest into minute and hour rollups.
+    "rollups-compact": {
+        "task": "dashboards.tasks.rollups_compact_task",
+        "schedule": envint("ROLLUP_COMPACT_SECONDS", "10"),
+        "options": {"expires": 30},
+    },
     # Keep partitions ahead of incoming spans and drop expired ones (retention by DROP, never DELETE).
     "span-partitions-maintain": {
         "task": "traces.tasks.span_partitions_maintain_task",
@@ -212,6 +218,10 @@ INGEST_STATEMENT_TIMEOUT_MS = envint("INGEST_STATEMENT_TIMEOUT_MS", "30000")
 INGEST_MAX_CLOCK_DRIFT_DAYS = envint("INGEST_MAX_CLOCK_DRIFT_DAYS", "2")
 # Raw request bodies are handled by the ingest views themselves (limit enforced after decompression).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(16 * 1024 * 1024))
+
+# Roll spans up into per-minute aggregates as they are stored (RED metrics, service map, SLOs read them).
+ROLLUPS_ENABLED = envbool("ROLLUPS_ENABLED", "1")
+ROLLUP_COMPACT_SECONDS = envint("ROLLUP_COMPACT_SECONDS", "10")
 
 # Trace search gives up (503, "narrow your search") after this long rather than hold a connection.
 SEARCH_STATEMENT_TIMEOUT_MS = envint("SEARCH_STATEMENT_TIMEOUT_MS", "10000")

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django import forms
+
+from traces.filters import duration_parse, timestamp_parse
+
+DEFAULT_LOOKBACK_NS = 3600 * 10**9
+MAX_WINDOW_NS = 31 * 86_400 * 10**9
+
+
+class TimeRangeForm(forms.Form):
+    """`lookback=1h` (default) or `start` / `end` (ISO 8601 or epoch), as on the trace search."""
+
+    lookback = forms.CharField(required=False, max_length=40)
+    start = forms.CharField(required=False, max_length=40)
+    end = forms.CharField(required=False, max_length=40)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            end = timestamp_parse(cleaned["end"]) if cleaned.get("end") else time.time_ns()
+            if cleaned.get("start"):
+                start = timestamp_parse(cleaned["start"])
+            else:
+                start = end - (duration_parse(cleaned["lookback"]) if cleaned.get("lookback") else DEFAULT_LOOKBACK_NS)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError(f"time out of range: {exc}") from exc
+        if start >= end:
+            raise forms.ValidationError("start must be before end")
+        if end - start > MAX_WINDOW_NS:
+            raise forms.ValidationError("the time range may span at most 31 days")
+        cleaned["start_ns"], cleaned["end_ns"] = start, end
+        return cleaned

@@ -1,0 +1,111 @@
+"""Reads of the rollup tables: RED metrics per service. Never scans raw spans."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+
+from .histogram import LatencyHistogram
+from .models import SpanRollup
+from .rollups import HOUR, MINUTE
+
+ENTRY_KINDS = (2, 5)  # SERVER, CONSUMER: the requests a service answers
+HOURLY_ABOVE_NS = 6 * 3600 * 10**9
+
+
+def rollup_lag_seconds(*, project_ids: list[int]) -> float:
+    """Age of the oldest span batch not yet merged into the rollups (0 when everything is rolled up)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM dashboards_rollupdelta "
+            "WHERE project_id = ANY(%s)",
+            [project_ids],
+        )
+        return round(float(cursor.fetchone()[0]), 1)
+
+
+def _utc(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
+
+
+def _quantiles(histogram: LatencyHistogram) -> dict[str, int | None]:
+    p50, p95, p99 = histogram.quantiles((0.5, 0.95, 0.99))
+    return {"p50_ns": _int(p50), "p95_ns": _int(p95), "p99_ns": _int(p99)}
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def service_red_list(*, project_ids: list[int], start_ns: int, end_ns: int, points: int = 30) -> dict[str, Any]:
+    """Request rate, error % and latency percentiles per service, with sparkline series, from rollups.
+
+    Requests are a service's SERVER and CONSUMER spans; a service with none (a batch job, a client-only process)
+    is measured on all its spans instead.
+    """
+    resolution = MINUTE if end_ns - start_ns <= HOURLY_ABOVE_NS else HOUR
+    first_bucket = start_ns // 10**9 // resolution * resolution
+    step = max(resolution, -(-((end_ns - start_ns) // 10**9) // points // resolution) * resolution)
+    rows = (
+        SpanRollup.objects.filter(
+            project_id__in=project_ids,
+            resolution=resolution,
+            all_operations=True,
+            bucket__gte=_utc(first_bucket * 10**9),
+            bucket__lt=_utc(end_ns),
+        )
+        .values_list("service_name", "kind", "bucket", "count", "error_count", "histogram")
+        .order_by()
+    )
+    by_service: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_service.setdefault(row[0], []).append(row)
+    window_s = (end_ns - start_ns) / 1e9
+    slots = list(range(first_bucket, end_ns // 10**9 + 1, step))
+    services = []
+    for name, service_rows in sorted(by_service.items()):
+        entry = [row for row in service_rows if row[1] in ENTRY_KINDS] or service_rows
+        total = LatencyHistogram()
+        count = errors = 0
+        per_slot: dict[int, list[Any]] = {}
+        for _service, _kind, bucket, n, e, histogram in entry:
+            parsed = LatencyHistogram.from_json(histogram)
+            total.merge(parsed)
+            count += n
+            errors += e
+            slot = (int(bucket.timestamp()) - first_bucket) // step * step + first_bucket
+            acc = per_slot.setdefault(slot, [0, 0, LatencyHistogram()])
+            acc[0] += n
+            acc[1] += e
+            acc[2].merge(parsed)
+        series: dict[str, list[Any]] = {"t": [], "rate": [], "error_percent": [], "p95_ns": []}
+        for slot in slots:
+            n, e, histogram = per_slot.get(slot, (0, 0, None))
+            series["t"].append(slot)
+            series["rate"].append(round(n / step, 3))
+            series["error_percent"].append(round(100 * e / n, 2) if n else None)
+            series["p95_ns"].append(_int(histogram.quantile(0.95)) if histogram is not None else None)
+        services.append(
+            {
+                "name": name,
+                "requests": count,
+                "rate_per_second": round(count / window_s, 3),
+                "errors": errors,
+                "error_percent": round(100 * errors / count, 2) if count else 0.0,
+                **_quantiles(total),
+                "measured_on": "entry spans" if entry is not service_rows else "all spans",
+                "series": series,
+            }
+        )
+    return {
+        "window": {
+            "start_ns": str(start_ns),
+            "end_ns": str(end_ns),
+            "resolution_seconds": resolution,
+            "step_seconds": step,
+        },
+        "lag_seconds": rollup_lag_seconds(project_ids=project_ids),
+        "services": services,
+    }

@@ -1,0 +1,89 @@
+"""Pure rollup arithmetic: the delta of one ingested batch, and merging deltas into rollup rows.
+
+A group is one (bucket start, service, operation, kind, status) with its span count, error count, latency histogram
+and exemplars (the slowest spans, so charts can link to a real trace). No database access here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from traces.ingest.rows import COL_DURATION, COL_KIND, COL_NAME, COL_SERVICE, COL_START, COL_STATUS, COL_TRACE
+
+from .histogram import LatencyHistogram
+
+NS_PER_SECOND = 1_000_000_000
+MINUTE = 60
+HOUR = 3600
+EXEMPLARS_KEPT = 3
+COL_SPAN_ID = 3
+
+
+@dataclass
+class Group:
+    count: int = 0
+    errors: int = 0
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    exemplars: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, count: int, errors: int, histogram: LatencyHistogram, exemplars: list[dict[str, Any]]) -> None:
+        self.count += count
+        self.errors += errors
+        self.histogram.merge(histogram)
+        self.exemplars = sorted([*self.exemplars, *exemplars], key=lambda e: -e["duration_ns"])[:EXEMPLARS_KEPT]
+
+
+# bucket epoch seconds, service, operation (None: the service's total over all operations), kind, status
+GroupKey = tuple[int, str, str | None, int, int]
+
+
+def delta_payload(rows: list[list[Any]]) -> dict[str, Any]:
+    """Aggregate stored span rows (traces.ingest.rows column order) per minute into a JSON-able delta."""
+    durations: dict[GroupKey, list[int]] = {}
+    slowest: dict[GroupKey, list[Any]] = {}
+    for row in rows:
+        key = (
+            row[COL_START] // NS_PER_SECOND // MINUTE * MINUTE,
+            row[COL_SERVICE],
+            row[COL_NAME],
+            row[COL_KIND],
+            row[COL_STATUS],
+        )
+        bucket = durations.get(key)
+        if bucket is None:
+            durations[key] = [row[COL_DURATION]]
+            slowest[key] = row
+        else:
+            bucket.append(row[COL_DURATION])
+            if row[COL_DURATION] > slowest[key][COL_DURATION]:
+                slowest[key] = row
+    groups = []
+    for key, values in durations.items():
+        histogram = LatencyHistogram()
+        histogram.add_many(values)
+        row = slowest[key]
+        exemplar = {
+            "trace_id": row[COL_TRACE],
+            "span_id": (row[COL_SPAN_ID] & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big").hex(),
+            "duration_ns": row[COL_DURATION],
+            "start_ns": row[COL_START],
+            "error": row[COL_STATUS] == 2,
+        }
+        groups.append([*key, len(values), len(values) if key[4] == 2 else 0, histogram.to_json(), [exemplar]])
+    return {"v": 1, "groups": groups}
+
+
+def deltas_merge(payloads: list[dict[str, Any]], *, resolution: int) -> dict[GroupKey, Group]:
+    """Merge delta payloads into groups at a resolution of MINUTE or HOUR."""
+    merged: dict[GroupKey, Group] = {}
+    for payload in payloads:
+        for minute, service, operation, kind, status, count, errors, histogram, exemplars in payload["groups"]:
+            bucket = minute // resolution * resolution
+            parsed = LatencyHistogram.from_json(histogram)
+            for key in ((bucket, service, operation, kind, status), (bucket, service, None, kind, status)):
+                group = merged.get(key)
+                if group is None:
+                    group = merged[key] = Group()
+                group.merge(count, errors, parsed, exemplars)
+    return merged
