@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("traces.api.trace_urls")),
     path("api/v1/", include("traces.api.urls")),
     path("api/v1/", include("dashboards.urls_red")),
+    path("api/v1/", include("dashboards.urls_api")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     # The split view serves Swagger UI's init code as a script file: the CSP allows no inline script.
     path("api/docs/", login_not_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),

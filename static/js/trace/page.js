@@ -4,6 +4,7 @@ import { getJSON } from "../api.js";
 import { checkTrace, colourChips } from "./common.js";
 import { clear, h } from "./dom.js";
 import { fmtCount, fmtDuration } from "./format.js";
+import { addServiceGraphTab } from "./servicegraph.js";
 import { mountViewer } from "./viewer.js";
 
 const page = document.getElementById("trace-page");
@@ -37,6 +38,16 @@ function showError(message) {
   );
 }
 
+/** Run the viewer's find for a service name (as a quoted phrase: find has no escapes, so the longest piece
+ * without a double quote stands in for a name containing one). */
+function findSpans(service) {
+  const input = root.querySelector(".tv-find");
+  if (!input) return;
+  const phrase = String(service).split('"').sort((a, b) => b.length - a.length)[0];
+  input.value = `"${phrase}"`;
+  input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+}
+
 async function main() {
   colourChips();
   const traceUrl = page.dataset.traceUrl;
@@ -53,6 +64,8 @@ async function main() {
     return;
   }
   performance.mark("trace:fetched");
+  // Read before mounting: the viewer drops a ?view= it does not know (its own tabs only).
+  const showServices = new URL(window.location.href).searchParams.get("view") === "services";
   mountViewer(root, {
     doc,
     analysis,
@@ -61,6 +74,7 @@ async function main() {
     checkTrace,
     onReady: fillHeader,
   });
+  addServiceGraphTab(root, { url: page.dataset.serviceGraphUrl, findSpans, show: showServices });
   performance.mark("trace:mounted");
 }
 
