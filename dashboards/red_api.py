@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from traces.selectors import project_ids_visible
 
 from .forms import TimeRangeForm
-from .rollup_selectors import service_red_list
+from .rollup_selectors import service_red_detail, service_red_list
 
 TIME_PARAMETERS = [
     OpenApiParameter("lookback", str, description="window ending at `end`: 15m, 1h (default), 6h, 24h, 7d"),
@@ -52,3 +52,46 @@ class ServiceRedListApi(APIView):
                 end_ns=form.cleaned_data["end_ns"],
             )
         )
+
+
+class ServiceRedDetailApi(APIView):
+    @extend_schema(
+        summary="One service's RED metrics",
+        description="Rate, error % and p50/p95/p99 over time with exemplar traces (the slowest span of each point, "
+        "and an error one), the same figures per operation, the slowest traces and the most recent error traces. "
+        "Read from rollups; 404 for a service never seen.",
+        parameters=TIME_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "ServiceRedDetail",
+                {
+                    "name": serializers.CharField(),
+                    "window": serializers.DictField(),
+                    "lag_seconds": serializers.FloatField(),
+                    "totals": serializers.DictField(),
+                    "series": serializers.DictField(),
+                    "exemplars": serializers.ListField(child=serializers.DictField()),
+                    "operations": serializers.ListField(child=serializers.DictField()),
+                    "slowest_traces": serializers.ListField(child=serializers.DictField()),
+                    "recent_error_traces": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: inline_serializer("RedDetailError", {"error": serializers.CharField()}),
+            404: inline_serializer("RedDetailMissing", {"error": serializers.CharField()}),
+        },
+    )
+    def get(self, request: Request, name: str) -> Response:
+        form = TimeRangeForm(request.query_params)
+        if not form.is_valid():
+            return Response(
+                {"error": " ".join(str(e) for e in form.non_field_errors()) or str(form.errors)}, status=400
+            )
+        detail = service_red_detail(
+            project_ids=project_ids_visible(user=request.user),
+            service=name,
+            start_ns=form.cleaned_data["start_ns"],
+            end_ns=form.cleaned_data["end_ns"],
+        )
+        if detail is None:
+            return Response({"error": f"service {name!r} not found"}, status=404)
+        return Response(detail)

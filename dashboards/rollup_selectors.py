@@ -109,3 +109,126 @@ def service_red_list(*, project_ids: list[int], start_ns: int, end_ns: int, poin
         "lag_seconds": rollup_lag_seconds(project_ids=project_ids),
         "services": services,
     }
+
+
+def _series(
+    rows: list[tuple[Any, ...]], *, slots: list[int], first_bucket: int, step: int
+) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """Per-slot rate, error %, percentiles, and the slowest exemplar of each slot (for markers on the chart)."""
+    per_slot: dict[int, list[Any]] = {}
+    for bucket, n, e, histogram, exemplars in rows:
+        slot = (int(bucket.timestamp()) - first_bucket) // step * step + first_bucket
+        acc = per_slot.setdefault(slot, [0, 0, LatencyHistogram(), []])
+        acc[0] += n
+        acc[1] += e
+        acc[2].merge(LatencyHistogram.from_json(histogram))
+        acc[3].extend(exemplars or [])
+    series: dict[str, list[Any]] = {"t": [], "rate": [], "error_percent": [], "p50_ns": [], "p95_ns": [], "p99_ns": []}
+    exemplar_points = []
+    for slot in slots:
+        n, e, histogram, exemplars = per_slot.get(slot, (0, 0, None, []))
+        series["t"].append(slot)
+        series["rate"].append(round(n / step, 3))
+        series["error_percent"].append(round(100 * e / n, 2) if n else None)
+        quantiles = histogram.quantiles((0.5, 0.95, 0.99)) if histogram is not None else (None, None, None)
+        for key, value in zip(("p50_ns", "p95_ns", "p99_ns"), quantiles, strict=True):
+            series[key].append(_int(value))
+        if exemplars:
+            slowest = max(exemplars, key=lambda item: item["duration_ns"])
+            exemplar_points.append({"t": slot, **slowest})
+            errors = [item for item in exemplars if item.get("error")]
+            if errors and errors[0] is not slowest:
+                exemplar_points.append({"t": slot, **errors[0]})
+    return series, exemplar_points
+
+
+def service_red_detail(
+    *, project_ids: list[int], service: str, start_ns: int, end_ns: int, points: int = 60
+) -> dict[str, Any] | None:
+    """RED metrics of one service over time, per operation, with exemplar traces; None when nothing is known."""
+    from traces.selectors import TraceQuery, trace_search
+
+    resolution = MINUTE if end_ns - start_ns <= HOURLY_ABOVE_NS else HOUR
+    first_bucket = start_ns // 10**9 // resolution * resolution
+    step = max(resolution, -(-((end_ns - start_ns) // 10**9) // points // resolution) * resolution)
+    rows = list(
+        SpanRollup.objects.filter(
+            project_id__in=project_ids,
+            resolution=resolution,
+            service_name=service,
+            bucket__gte=_utc(first_bucket * 10**9),
+            bucket__lt=_utc(end_ns),
+        )
+        .values_list("all_operations", "operation", "kind", "bucket", "count", "error_count", "histogram", "exemplars")
+        .order_by()
+    )
+    if not rows:
+        from traces.models import Operation
+
+        if not Operation.objects.filter(project_id__in=project_ids, service_name=service).exists():
+            return None
+    window_s = (end_ns - start_ns) / 1e9
+    totals = [row for row in rows if row[0]]
+    entry = [row for row in totals if row[2] in ENTRY_KINDS] or totals
+    slots = list(range(first_bucket, end_ns // 10**9 + 1, step))
+    series, exemplars = _series([row[3:] for row in entry], slots=slots, first_bucket=first_bucket, step=step)
+    total = LatencyHistogram()
+    for row in entry:
+        total.merge(LatencyHistogram.from_json(row[6]))
+    requests, errors = sum(row[4] for row in entry), sum(row[5] for row in entry)
+
+    operations: dict[tuple[str, int], list[Any]] = {}
+    for _all, operation, kind, _bucket, n, e, histogram, _exemplars in (row for row in rows if not row[0]):
+        acc = operations.setdefault((operation, kind), [0, 0, LatencyHistogram()])
+        acc[0] += n
+        acc[1] += e
+        acc[2].merge(LatencyHistogram.from_json(histogram))
+    kinds = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+    operation_rows = [
+        {
+            "name": name,
+            "kind": kinds[kind] if 0 <= kind < len(kinds) else str(kind),
+            "requests": n,
+            "rate_per_second": round(n / window_s, 3),
+            "errors": e,
+            "error_percent": round(100 * e / n, 2) if n else 0.0,
+            **_quantiles(histogram),
+            # Jaeger's "impact": how much of the service's time this operation accounts for.
+            "total_ns": histogram.sum,
+        }
+        for (name, kind), (n, e, histogram) in operations.items()
+    ]
+    operation_rows.sort(key=lambda op: op["total_ns"], reverse=True)
+    slowest = sorted(
+        (item for row in entry for item in (row[7] or [])), key=lambda item: item["duration_ns"], reverse=True
+    )
+    slowest_traces: list[dict[str, Any]] = []
+    for item in slowest:  # one entry per trace
+        if len(slowest_traces) < 10 and all(other["trace_id"] != item["trace_id"] for other in slowest_traces):
+            slowest_traces.append(item)
+    recent_errors = trace_search(
+        project_ids=project_ids,
+        query=TraceQuery(start_ns=start_ns, end_ns=end_ns, service=service, status="error", limit=10),
+    )
+    return {
+        "name": service,
+        "window": {
+            "start_ns": str(start_ns),
+            "end_ns": str(end_ns),
+            "resolution_seconds": resolution,
+            "step_seconds": step,
+        },
+        "lag_seconds": rollup_lag_seconds(project_ids=project_ids),
+        "totals": {
+            "requests": requests,
+            "rate_per_second": round(requests / window_s, 3),
+            "errors": errors,
+            "error_percent": round(100 * errors / requests, 2) if requests else 0.0,
+            **_quantiles(total),
+        },
+        "series": series,
+        "exemplars": exemplars,
+        "operations": operation_rows,
+        "slowest_traces": slowest_traces,
+        "recent_error_traces": recent_errors,
+    }

@@ -149,3 +149,31 @@ def test_the_services_api_rejects_bad_windows(api: APIClient) -> None:
     assert api.get("/api/v1/services/", {"lookback": "soon"}).status_code == 400
     assert api.get("/api/v1/services/", {"start": "2030-01-01", "end": "2029-01-01"}).status_code == 400
     assert api.get("/api/v1/services/", {"lookback": "90d"}).status_code == 400
+
+
+def test_the_service_api_gives_series_operations_exemplars_and_error_traces(
+    client: Any, ingest_token: str, api: APIClient
+) -> None:
+    start = now_ns() - 300 * 10**9
+    request = _checkout_batch(start, [10, 20, 30, 40, 2000], errors=1)
+    slow_trace = request.resource_spans[0].scope_spans[0].spans[8].trace_id.hex()  # the 2 s request
+    error_trace = request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+    post_otlp(client, request, ingest_token)
+    rollups_compact()
+
+    body = api.get("/api/v1/services/checkout/", {"lookback": "1h"}).json()
+    assert body["totals"]["requests"] == 5 and body["totals"]["errors"] == 1
+    assert sum(body["series"]["rate"]) * body["window"]["step_seconds"] == pytest.approx(5, abs=0.1)
+    assert len(body["series"]["t"]) == len(body["series"]["p95_ns"]) == len(body["series"]["error_percent"])
+    operations = {(op["name"], op["kind"]): op for op in body["operations"]}
+    assert operations[("POST /checkout", "SERVER")]["requests"] == 5
+    assert operations[("charge", "CLIENT")]["requests"] == 5
+    assert body["slowest_traces"][0]["trace_id"] == slow_trace, "the slowest request is one click away"
+    assert any(point["trace_id"] == slow_trace for point in body["exemplars"])
+    assert any(point["trace_id"] == error_trace and point["error"] for point in body["exemplars"])
+    assert [t["trace_id"] for t in body["recent_error_traces"]] == [error_trace]
+
+
+def test_the_service_api_answers_404_for_an_unknown_service(api: APIClient) -> None:
+    response = api.get("/api/v1/services/nope/")
+    assert response.status_code == 404 and "nope" in response.json()["error"]
