@@ -164,8 +164,9 @@ def port_free() -> int:
 class Server:
     """gunicorn serving tracing_ui.wsgi against a bench database, in its own process group (stopped by its pid)."""
 
-    def __init__(self, url: str, *, workers: int, threads: int = 2) -> None:
+    def __init__(self, url: str, *, workers: int, threads: int = 2, env: dict[str, str] | None = None) -> None:
         self.url = url
+        self.env = env or {}
         self.workers = workers
         self.threads = threads
         self.port = port_free()
@@ -198,7 +199,7 @@ class Server:
         ]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                args, cwd=BASE_DIR, env=child_env(self.url), stdout=log, stderr=log, start_new_session=True
+                args, cwd=BASE_DIR, env=child_env(self.url, **self.env), stdout=log, stderr=log, start_new_session=True
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -304,7 +304,9 @@ def ingest_bodies(n_requests: int, *, seed: int, now_ns: int) -> list[tuple[byte
     """`n_requests` serialized requests (body, span count) of 512 spans, of traces started in the last 10 minutes."""
     rng = random.Random(seed)
     n_traces = -(-n_requests * BATCH_SPANS // 10)
-    traces = small_traces(rng, n_traces, start_ns=now_ns - 600 * 1_000_000_000, spread_ns=590 * 1_000_000_000)
+    generated = small_traces(rng, n_traces, start_ns=now_ns - 600 * 1_000_000_000, spread_ns=590 * 1_000_000_000)
+    # Exporters send spans as they end, so one batch covers seconds, not the whole ten minutes.
+    traces = iter(sorted(generated, key=lambda trace: min(span.start_ns for span in trace)))
     out: list[tuple[bytes, int]] = []
     for batch in batches(traces):
         if len(out) == n_requests:

@@ -63,7 +63,7 @@ class HttpRun:
 
 def truncate(creds: Credentials) -> None:
     with connect(creds.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE spans, traces, traces_operation")
+        conn.execute("TRUNCATE spans, traces, traces_operation, dashboards_rollupdelta")
 
 
 def stored_spans(creds: Credentials) -> int:
@@ -278,6 +278,24 @@ def run(report: Report, *, requests: int, workers: list[int], threads: int, gzip
             )
         result.stored = stored_spans(creds)
         _report_http(report, command, f"gzip bodies, {best_workers} workers, {clients} clients", result)
+
+    # The same best configuration without rollup deltas, to price rollups (issue goal: under 15 % of throughput).
+    truncate(creds)
+    with Server(creds.url, workers=best_workers, threads=threads, env={"ROLLUPS_ENABLED": "0"}) as server:
+        _warm(creds, server, warm_bodies[:clients], clients)
+        say(f"{server.label}: rollups off")
+        off = http_send(
+            server.port, creds.ingest_token, bodies, clients=clients, gzipped=False, web_pids=server.worker_pids()
+        )
+    off.stored = stored_spans(creds)
+    _report_http(report, command, f"rollups OFF, {best_workers} workers, {clients} clients", off)
+    report.add(
+        SECTION,
+        "rollup cost: throughput lost with rollups on",
+        f"{100 * (1 - best_rate / off.spans_per_s):.1f} %",
+        command=command,
+        note=f"on {rate(best_rate)} vs off {rate(off.spans_per_s)} spans/s; single runs, noise is a few %",
+    )
 
     with connect(creds.url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE spans")  # visibility map / FSM as a settled store would have them

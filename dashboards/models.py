@@ -18,7 +18,9 @@ class RollupDelta(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    payload = models.JSONField()
+    # Text, not jsonb: written by every ingest transaction and only ever read whole by compaction, so PostgreSQL
+    # need not parse it.
+    payload = models.TextField()
 
 
 class SpanRollup(models.Model):

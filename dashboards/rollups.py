@@ -6,6 +6,7 @@ and exemplars (the slowest spans, so charts can link to a real trace). No databa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,30 +40,45 @@ GroupKey = tuple[int, str, str | None, int, int]
 
 
 def delta_payload(rows: list[list[Any]]) -> dict[str, Any]:
-    """Aggregate stored span rows (traces.ingest.rows column order) per minute into a JSON-able delta."""
-    durations: dict[GroupKey, list[int]] = {}
-    slowest: dict[GroupKey, list[Any]] = {}
+    """Aggregate stored span rows (traces.ingest.rows column order) per minute into a JSON-able delta.
+
+    Runs inside every ingest transaction, so the histogram buckets are counted inline (the same bucket math as
+    LatencyHistogram) rather than through one method call per span.
+    """
+    template = LatencyHistogram()
+    inv_log_gamma = 1.0 / math.log(template.gamma)
+    log, ceil = math.log, math.ceil
+    # key -> [count, buckets, zero count, sum, min, max, slowest row]
+    groups: dict[GroupKey, list[Any]] = {}
     for row in rows:
+        duration = row[COL_DURATION]
         key = (
-            row[COL_START] // NS_PER_SECOND // MINUTE * MINUTE,
+            row[COL_START] // 60_000_000_000 * MINUTE,
             row[COL_SERVICE],
             row[COL_NAME],
             row[COL_KIND],
             row[COL_STATUS],
         )
-        bucket = durations.get(key)
-        if bucket is None:
-            durations[key] = [row[COL_DURATION]]
-            slowest[key] = row
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [0, {}, 0, 0, duration, duration, row]
+        group[0] += 1
+        if duration > 0:
+            index = ceil(log(duration) * inv_log_gamma)
+            buckets = group[1]
+            buckets[index] = buckets.get(index, 0) + 1
+            group[3] += duration
         else:
-            bucket.append(row[COL_DURATION])
-            if row[COL_DURATION] > slowest[key][COL_DURATION]:
-                slowest[key] = row
-    groups = []
-    for key, values in durations.items():
-        histogram = LatencyHistogram()
-        histogram.add_many(values)
-        row = slowest[key]
+            group[2] += 1
+        if duration < group[4]:
+            group[4] = duration
+        if duration > group[5]:
+            group[5] = duration
+            group[6] = row
+    out = []
+    for key, (count, buckets, zero, total, low, high, row) in groups.items():
+        histogram = LatencyHistogram(template.accuracy)
+        histogram.buckets, histogram.zero, histogram.sum, histogram.min, histogram.max = buckets, zero, total, low, high
         exemplar = {
             "trace_id": row[COL_TRACE],
             "span_id": (row[COL_SPAN_ID] & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big").hex(),
@@ -70,8 +86,8 @@ def delta_payload(rows: list[list[Any]]) -> dict[str, Any]:
             "start_ns": row[COL_START],
             "error": row[COL_STATUS] == 2,
         }
-        groups.append([*key, len(values), len(values) if key[4] == 2 else 0, histogram.to_json(), [exemplar]])
-    return {"v": 1, "groups": groups}
+        out.append([*key, count, count if key[4] == 2 else 0, histogram.to_json(), [exemplar]])
+    return {"v": 1, "groups": out}
 
 
 def deltas_merge(payloads: list[dict[str, Any]], *, resolution: int) -> dict[GroupKey, Group]:
