@@ -24,6 +24,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("img/favicon.svg"), permanent=True))),
+    path("", include("dashboards.urls")),
     # Trace, compare and upload pages; before traces.urls so /traces/compare/ and /traces/upload/ are not trace IDs.
     path("", include("traces.page_urls")),
     path("", include("traces.urls")),

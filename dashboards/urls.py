@@ -1,0 +1,9 @@
+"""URLs of the dashboards pages (the JSON API lives in urls_api.py and urls_red.py)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("services/", views.service_list, name="service-list"),
+]

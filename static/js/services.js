@@ -1,0 +1,284 @@
+// The services page: RED metrics per service from /api/v1/services/ as a sortable table with sparklines.
+// The URL holds the state: ?lookback= (or start / end) is passed to the API, ?sort= is display-only. Service names
+// are untrusted and only ever written with textContent.
+
+import { apiUrl, getJSON } from "./api.js";
+import { serviceColor, serviceColorLight } from "./colors.js";
+import { sparkline } from "./sparkline.js";
+
+const REFRESH_MS = 30_000;
+const LAG_SHOWN_ABOVE_S = 5;
+const ERROR_COLOR = "#c92a2a";
+const P95_COLOR = "#5c6f82";
+const DEFAULT_SORT = "-rate";
+
+/** Nanoseconds as a short human duration: 850 µs, 12.3 ms, 4.21 s, 3m 05s (as on the search page). */
+export function formatDuration(nanoseconds) {
+  if (nanoseconds === null || nanoseconds === undefined) return "—";
+  const ns = Number(nanoseconds) || 0;
+  if (ns < 1e3) return `${Math.round(ns)} ns`;
+  if (ns < 1e6) return `${Math.round(ns / 1e3)} µs`;
+  if (ns < 1e9) {
+    const ms = ns / 1e6;
+    return ms < 100 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+  }
+  const seconds = ns / 1e9;
+  if (seconds < 60) return `${seconds.toFixed(2)} s`;
+  const whole = Math.floor(seconds);
+  return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, "0")}s`;
+}
+
+/** Requests per second, as req/min when below one a second. */
+export function formatRate(perSecond) {
+  const rate = Number(perSecond) || 0;
+  if (rate === 0) return "0 req/s";
+  if (rate >= 1) return `${rate >= 100 ? Math.round(rate) : rate.toFixed(rate >= 10 ? 1 : 2)} req/s`;
+  const perMinute = rate * 60;
+  return `${perMinute >= 10 ? perMinute.toFixed(1) : perMinute.toFixed(2)} req/min`;
+}
+
+export function formatPercent(value) {
+  const pct = Number(value) || 0;
+  if (pct === 0) return "0 %";
+  return `${pct >= 10 ? pct.toFixed(1) : pct.toFixed(2)} %`;
+}
+
+function formatSeconds(seconds) {
+  const s = Math.round(seconds);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const SORTS = {
+  name: (s) => s.name,
+  rate: (s) => s.requests, // same window for every service
+  errors: (s) => s.error_percent,
+  p50: (s) => s.p50_ns ?? -1,
+  p95: (s) => s.p95_ns ?? -1,
+  p99: (s) => s.p99_ns ?? -1,
+};
+
+function sortState() {
+  const value = new URLSearchParams(window.location.search).get("sort") || DEFAULT_SORT;
+  const descending = value.startsWith("-");
+  const key = value.replace(/^-/, "");
+  return SORTS[key] ? { key, descending } : { key: "rate", descending: true };
+}
+
+function sorted(services, { key, descending }) {
+  const value = SORTS[key];
+  const direction = descending ? -1 : 1;
+  const compare = (a, b) => {
+    const va = value(a);
+    const vb = value(b);
+    if (typeof va === "string") return va.localeCompare(vb);
+    return va - vb;
+  };
+  // Ties fall back to the name, A to Z, whatever the direction.
+  return [...services].sort((a, b) => compare(a, b) * direction || a.name.localeCompare(b.name));
+}
+
+function servicePath(name) {
+  return `/services/${encodeURIComponent(name)}/`;
+}
+
+function renderRow(service, step, windowSeconds) {
+  const row = el("tr", service.error_percent > 1 ? "has-error" : "");
+  row.dataset.service = service.name;
+
+  const nameCell = el("td", "service-name");
+  const link = el("a", "service-link");
+  link.href = servicePath(service.name);
+  const chip = el("span", "chip service-chip", service.name);
+  chip.title = service.name;
+  chip.style.setProperty("--service", serviceColor(service.name));
+  chip.style.setProperty("--service-light", serviceColorLight(service.name));
+  link.append(chip);
+  nameCell.append(link);
+  if (service.measured_on && service.measured_on !== "entry spans") {
+    const note = el("div", "sub", `measured on ${service.measured_on}`);
+    note.title = "No SERVER or CONSUMER spans: every span of the service counts as a request";
+    nameCell.append(note);
+  }
+
+  const rate = el("td", "num rate");
+  // From the count: the API rounds rate_per_second to 3 decimals, too coarse for req/min.
+  const perSecond = windowSeconds > 0 ? service.requests / windowSeconds : service.rate_per_second;
+  rate.append(el("span", "value", formatRate(perSecond)));
+  rate.append(el("div", "sub requests", `${service.requests.toLocaleString("en")} req`));
+
+  const stepLabel = `per ${formatSeconds(step)}`;
+  const rateSpark = el("td", "spark");
+  rateSpark.append(
+    sparkline(service.series.rate, { color: serviceColor(service.name), title: `${service.name}: req/s, ${stepLabel}` }),
+  );
+
+  const errors = el("td", "num errors");
+  errors.append(el("span", service.error_percent > 1 ? "value error-high" : "value", formatPercent(service.error_percent)));
+  errors.append(el("div", "sub", `${service.errors.toLocaleString("en")} err`));
+
+  const errorSpark = el("td", "spark");
+  errorSpark.append(
+    sparkline(service.series.error_percent, { color: ERROR_COLOR, max: 5, title: `${service.name}: error %, ${stepLabel}` }),
+  );
+
+  const p50 = el("td", "num p50", formatDuration(service.p50_ns));
+  const p95 = el("td", "num p95", formatDuration(service.p95_ns));
+  const p99 = el("td", "num p99", formatDuration(service.p99_ns));
+
+  const p95Spark = el("td", "spark");
+  p95Spark.append(sparkline(service.series.p95_ns, { color: P95_COLOR, title: `${service.name}: p95, ${stepLabel}` }));
+
+  row.append(nameCell, rate, rateSpark, errors, errorSpark, p50, p95, p99, p95Spark);
+  return row;
+}
+
+function main() {
+  const root = document.getElementById("services-page");
+  if (!root) return;
+  const state = document.getElementById("services-state");
+  const table = document.getElementById("services-table");
+  const body = document.getElementById("services-body");
+  const summary = document.getElementById("services-summary");
+  const lag = document.getElementById("services-lag");
+  const picker = document.getElementById("range-picker");
+  let result = null;
+  let controller = null;
+  let lastLoad = 0;
+
+  function showState(kind, message, { retry = false } = {}) {
+    state.dataset.state = kind;
+    state.hidden = false;
+    state.replaceChildren();
+    if (kind === "loading") state.append(el("span", "spinner"));
+    state.append(el("span", "", message));
+    if (retry) {
+      const button = el("button", "secondary", "Retry");
+      button.type = "button";
+      button.addEventListener("click", () => load());
+      state.append(" ", button);
+    }
+  }
+
+  function renderTable() {
+    const sort = sortState();
+    for (const th of table.querySelectorAll("th")) {
+      const button = th.querySelector("[data-sort]");
+      if (!button) continue;
+      if (button.dataset.sort === sort.key) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
+      else th.removeAttribute("aria-sort");
+    }
+    const { step_seconds: step, start_ns: start, end_ns: end } = result.window;
+    const windowSeconds = Number(BigInt(end) - BigInt(start)) / 1e9;
+    body.replaceChildren(...sorted(result.services, sort).map((service) => renderRow(service, step, windowSeconds)));
+  }
+
+  function render() {
+    const services = result.services;
+    const seconds = Number(result.lag_seconds) || 0;
+    lag.hidden = seconds <= LAG_SHOWN_ABOVE_S;
+    lag.textContent = lag.hidden ? "" : `metrics trail ingest by ${formatSeconds(seconds)}`;
+    const now = new Date().toISOString().slice(11, 19);
+    summary.textContent = `${services.length} service${services.length === 1 ? "" : "s"} · updated ${now} UTC`;
+    if (!services.length) {
+      table.hidden = true;
+      body.replaceChildren();
+      showState("empty", "No rolled-up traffic in this window. Try a longer time range.");
+      return;
+    }
+    state.hidden = true;
+    state.dataset.state = "done";
+    table.hidden = false;
+    renderTable();
+  }
+
+  async function load({ quiet = false } = {}) {
+    if (controller) controller.abort();
+    controller = new AbortController();
+    const params = new URLSearchParams(window.location.search);
+    params.delete("sort"); // display-only
+    root.setAttribute("aria-busy", "true");
+    root.classList.add("loading");
+    if (!quiet || !result) {
+      showState("loading", "Loading services…");
+      state.dataset.state = "loading";
+    }
+    try {
+      result = await getJSON(apiUrl(root.dataset.apiServices, params), { signal: controller.signal });
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      if (!quiet) {
+        result = null;
+        table.hidden = true;
+        summary.textContent = "";
+      }
+      showState("error", `Could not load services: ${error.message}`, { retry: true });
+      return;
+    } finally {
+      root.classList.remove("loading");
+      root.removeAttribute("aria-busy");
+    }
+    lastLoad = Date.now();
+    render();
+  }
+
+  table.querySelector("thead").addEventListener("click", (event) => {
+    const button = event.target.closest("[data-sort]");
+    if (!button || !result) return;
+    const current = sortState();
+    const key = button.dataset.sort;
+    // First click sorts biggest first (names A to Z); a second click flips it.
+    const descending = current.key === key ? !current.descending : key !== "name";
+    const value = `${descending ? "-" : ""}${key}`;
+    const params = new URLSearchParams(window.location.search);
+    if (value === DEFAULT_SORT) params.delete("sort");
+    else params.set("sort", value);
+    const query = params.toString();
+    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+    renderTable();
+  });
+
+  function syncPicker() {
+    const params = new URLSearchParams(window.location.search);
+    const lookback = params.get("lookback") || (params.get("start") || params.get("end") ? "" : "1h");
+    for (const input of picker.querySelectorAll("input[name=lookback]")) input.checked = input.value === lookback;
+    document.getElementById("custom-range")?.toggleAttribute("hidden", Boolean(params.get("lookback")) || !params.get("start"));
+  }
+
+  picker.addEventListener("change", (event) => {
+    const input = event.target.closest("input[name=lookback]");
+    if (!input) return;
+    const params = new URLSearchParams(window.location.search);
+    params.set("lookback", input.value);
+    params.delete("start");
+    params.delete("end");
+    history.pushState(null, "", `?${params}`);
+    syncPicker();
+    load();
+  });
+
+  window.addEventListener("popstate", () => {
+    syncPicker();
+    load();
+  });
+
+  // Auto-refresh while the page is visible; catch up at once when it becomes visible again.
+  setInterval(() => {
+    if (!document.hidden) load({ quiet: true });
+  }, REFRESH_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && Date.now() - lastLoad >= REFRESH_MS) load({ quiet: true });
+  });
+
+  load();
+}
+
+main();
