@@ -6,4 +6,5 @@ from . import views
 
 urlpatterns = [
     path("services/", views.service_list, name="service-list"),
+    path("services/<str:name>/", views.service_detail, name="service-detail"),
 ]

@@ -24,3 +24,9 @@ def duration(nanoseconds: int | str | None) -> str:
         return f"{seconds:.2f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes}m {rest:02d}s"
+
+
+@register.filter
+def is_within(path: str, prefix: str) -> bool:
+    """True when `path` is `prefix` or below it (for highlighting the nav entry of a section)."""
+    return bool(prefix) and (path == prefix or path.startswith(prefix.rstrip("/") + "/"))
