@@ -6,27 +6,13 @@
 import { ApiError, apiUrl, getJSON } from "./api.js";
 import { attachAutocomplete } from "./autocomplete.js";
 import { serviceChip, serviceColor } from "./colors.js";
+import { formatDuration } from "./format.js";
 
 const ERROR_COLOR = "#c92a2a";
 const OK_COLOR = "#3559e0";
 const MAX_CHIPS = 6;
 const ATTR_OPERATOR = /^([^=!<>~]*)(!=|=~|>=|<=|=|>|<)(.*)$/s;
 const ATTR_PRESENCE = /^(exists|missing):(.*)$/s;
-
-/** Nanoseconds as a short human duration: 850 µs, 12.3 ms, 4.21 s, 3m 05s (as the `duration` template filter). */
-export function formatDuration(nanoseconds) {
-  const ns = Number(nanoseconds) || 0;
-  if (ns < 1e3) return `${ns} ns`;
-  if (ns < 1e6) return `${Math.round(ns / 1e3)} µs`;
-  if (ns < 1e9) {
-    const ms = ns / 1e6;
-    return ms < 100 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
-  }
-  const seconds = ns / 1e9;
-  if (seconds < 60) return `${seconds.toFixed(2)} s`;
-  const whole = Math.floor(seconds);
-  return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, "0")}s`;
-}
 
 /** Milliseconds since the epoch from a nanosecond string (int64 does not fit a double exactly; ms does). */
 function startMs(trace) {

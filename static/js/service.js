@@ -5,7 +5,8 @@
 
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
-import { formatDuration, formatPercent, formatRate } from "./services.js";
+import { formatDuration, formatPercent, formatRate } from "./format.js";
+import { bindLookbackPicker, refreshWhileVisible } from "./timerange.js";
 
 const REFRESH_MS = 30_000;
 const LAG_SHOWN_ABOVE_S = 5;
@@ -478,37 +479,9 @@ function main() {
     renderOperations();
   });
 
-  function syncPicker() {
-    const params = new URLSearchParams(window.location.search);
-    const lookback = params.get("lookback") || (params.get("start") || params.get("end") ? "" : "1h");
-    for (const input of picker.querySelectorAll("input[name=lookback]")) input.checked = input.value === lookback;
-    document.getElementById("custom-range")?.toggleAttribute("hidden", Boolean(params.get("lookback")) || !params.get("start"));
-  }
-
-  picker.addEventListener("change", (event) => {
-    const input = event.target.closest("input[name=lookback]");
-    if (!input) return;
-    const params = new URLSearchParams(window.location.search);
-    params.set("lookback", input.value);
-    params.delete("start");
-    params.delete("end");
-    history.pushState(null, "", `?${params}`);
-    syncPicker();
-    load();
-  });
-
-  window.addEventListener("popstate", () => {
-    syncPicker();
-    load();
-  });
-
-  setInterval(() => {
-    if (!document.hidden) load({ quiet: true });
-  }, REFRESH_MS);
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && Date.now() - lastLoad >= REFRESH_MS) load({ quiet: true });
-  });
-
+  const syncPicker = bindLookbackPicker(picker, () => load());
+  refreshWhileVisible(() => load({ quiet: true }), REFRESH_MS, () => lastLoad);
+  syncPicker();
   load();
 }
 

@@ -4,44 +4,15 @@
 
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
+import { formatDuration, formatPercent, formatRate } from "./format.js";
 import { sparkline } from "./sparkline.js";
+import { bindLookbackPicker, refreshWhileVisible } from "./timerange.js";
 
 const REFRESH_MS = 30_000;
 const LAG_SHOWN_ABOVE_S = 5;
 const ERROR_COLOR = "#c92a2a";
 const P95_COLOR = "#5c6f82";
 const DEFAULT_SORT = "-rate";
-
-/** Nanoseconds as a short human duration: 850 µs, 12.3 ms, 4.21 s, 3m 05s (as on the search page). */
-export function formatDuration(nanoseconds) {
-  if (nanoseconds === null || nanoseconds === undefined) return "—";
-  const ns = Number(nanoseconds) || 0;
-  if (ns < 1e3) return `${Math.round(ns)} ns`;
-  if (ns < 1e6) return `${Math.round(ns / 1e3)} µs`;
-  if (ns < 1e9) {
-    const ms = ns / 1e6;
-    return ms < 100 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
-  }
-  const seconds = ns / 1e9;
-  if (seconds < 60) return `${seconds.toFixed(2)} s`;
-  const whole = Math.floor(seconds);
-  return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, "0")}s`;
-}
-
-/** Requests per second, as req/min when below one a second. */
-export function formatRate(perSecond) {
-  const rate = Number(perSecond) || 0;
-  if (rate === 0) return "0 req/s";
-  if (rate >= 1) return `${rate >= 100 ? Math.round(rate) : rate.toFixed(rate >= 10 ? 1 : 2)} req/s`;
-  const perMinute = rate * 60;
-  return `${perMinute >= 10 ? perMinute.toFixed(1) : perMinute.toFixed(2)} req/min`;
-}
-
-export function formatPercent(value) {
-  const pct = Number(value) || 0;
-  if (pct === 0) return "0 %";
-  return `${pct >= 10 ? pct.toFixed(1) : pct.toFixed(2)} %`;
-}
 
 function formatSeconds(seconds) {
   const s = Math.round(seconds);
@@ -246,38 +217,10 @@ function main() {
     renderTable();
   });
 
-  function syncPicker() {
-    const params = new URLSearchParams(window.location.search);
-    const lookback = params.get("lookback") || (params.get("start") || params.get("end") ? "" : "1h");
-    for (const input of picker.querySelectorAll("input[name=lookback]")) input.checked = input.value === lookback;
-    document.getElementById("custom-range")?.toggleAttribute("hidden", Boolean(params.get("lookback")) || !params.get("start"));
-  }
-
-  picker.addEventListener("change", (event) => {
-    const input = event.target.closest("input[name=lookback]");
-    if (!input) return;
-    const params = new URLSearchParams(window.location.search);
-    params.set("lookback", input.value);
-    params.delete("start");
-    params.delete("end");
-    history.pushState(null, "", `?${params}`);
-    syncPicker();
-    load();
-  });
-
-  window.addEventListener("popstate", () => {
-    syncPicker();
-    load();
-  });
-
+  const syncPicker = bindLookbackPicker(picker, () => load());
   // Auto-refresh while the page is visible; catch up at once when it becomes visible again.
-  setInterval(() => {
-    if (!document.hidden) load({ quiet: true });
-  }, REFRESH_MS);
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && Date.now() - lastLoad >= REFRESH_MS) load({ quiet: true });
-  });
-
+  refreshWhileVisible(() => load({ quiet: true }), REFRESH_MS, () => lastLoad);
+  syncPicker();
   load();
 }
 
