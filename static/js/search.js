@@ -3,6 +3,7 @@
 // this module fetches with the same query string. Stored data (service, span and attribute names) is only ever
 // written with textContent; Plotly text is entity-escaped because Plotly reads a little HTML in labels.
 
+import { markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
 import { ApiError, apiUrl, getJSON } from "./api.js";
 import { attachAutocomplete } from "./autocomplete.js";
 import { serviceChip, serviceColor } from "./colors.js";
@@ -229,20 +230,12 @@ const SORTS = {
 };
 
 function sortState() {
-  const value = new URLSearchParams(window.location.search).get("sort") || "-start";
-  const descending = value.startsWith("-");
-  const key = value.replace(/^-/, "");
-  return SORTS[key] ? { key, descending } : { key: "start", descending: true };
+  return sortFromUrl(SORTS, "-start");
 }
 
-function sorted(traces, { key, descending }) {
-  const value = SORTS[key];
-  const direction = descending ? -1 : 1;
+function sorted(traces, sort) {
   // Ties keep the API's newest-first order.
-  return traces
-    .map((trace, index) => ({ trace, index }))
-    .sort((a, b) => (value(a.trace) - value(b.trace)) * direction || a.index - b.index)
-    .map((item) => item.trace);
+  return sortRows(traces, SORTS, sort);
 }
 
 function renderRows(body, traces) {
@@ -391,12 +384,7 @@ function setUpResults(form) {
 
   function renderTable() {
     const sort = sortState();
-    for (const th of table.querySelectorAll("th")) {
-      const button = th.querySelector("[data-sort]");
-      if (!button) continue;
-      if (button.dataset.sort === sort.key) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
-      else th.removeAttribute("aria-sort");
-    }
+    markSortedHeader(table, sort);
     renderRows(body, sorted(traces, sort));
   }
 

@@ -3,6 +3,7 @@
 // and the most recent error traces. ?lookback= (or start / end) is passed to the API; ?sort= is display-only.
 // Service, operation and span names are untrusted: written with textContent, entity-escaped for Plotly labels.
 
+import { markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
 import { formatDuration, formatPercent, formatRate } from "./format.js";
@@ -67,22 +68,11 @@ const SORTS = {
 };
 
 function sortState() {
-  const value = new URLSearchParams(window.location.search).get("sort") || DEFAULT_SORT;
-  const descending = value.startsWith("-");
-  const key = value.replace(/^-/, "");
-  return SORTS[key] ? { key, descending } : { key: "impact", descending: true };
+  return sortFromUrl(SORTS, DEFAULT_SORT);
 }
 
-function sorted(operations, { key, descending }) {
-  const value = SORTS[key];
-  const direction = descending ? -1 : 1;
-  const compare = (a, b) => {
-    const va = value(a);
-    const vb = value(b);
-    if (typeof va === "string") return va.localeCompare(vb);
-    return va - vb;
-  };
-  return [...operations].sort((a, b) => compare(a, b) * direction || a.name.localeCompare(b.name));
+function sorted(operations, sort) {
+  return sortRows(operations, SORTS, sort, (a, b) => a.name.localeCompare(b.name));
 }
 
 function searchUrl(base, service, operation) {
@@ -287,12 +277,7 @@ function main() {
 
   function renderOperations() {
     const sort = sortState();
-    for (const th of table.querySelectorAll("th")) {
-      const button = th.querySelector("[data-sort]");
-      if (!button) continue;
-      if (button.dataset.sort === sort.key) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
-      else th.removeAttribute("aria-sort");
-    }
+    markSortedHeader(table, sort);
     const operations = result.operations;
     const context = {
       service,

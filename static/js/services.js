@@ -2,6 +2,7 @@
 // The URL holds the state: ?lookback= (or start / end) is passed to the API, ?sort= is display-only. Service names
 // are untrusted and only ever written with textContent.
 
+import { markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
 import { formatDuration, formatPercent, formatRate } from "./format.js";
@@ -38,23 +39,11 @@ const SORTS = {
 };
 
 function sortState() {
-  const value = new URLSearchParams(window.location.search).get("sort") || DEFAULT_SORT;
-  const descending = value.startsWith("-");
-  const key = value.replace(/^-/, "");
-  return SORTS[key] ? { key, descending } : { key: "rate", descending: true };
+  return sortFromUrl(SORTS, DEFAULT_SORT);
 }
 
-function sorted(services, { key, descending }) {
-  const value = SORTS[key];
-  const direction = descending ? -1 : 1;
-  const compare = (a, b) => {
-    const va = value(a);
-    const vb = value(b);
-    if (typeof va === "string") return va.localeCompare(vb);
-    return va - vb;
-  };
-  // Ties fall back to the name, A to Z, whatever the direction.
-  return [...services].sort((a, b) => compare(a, b) * direction || a.name.localeCompare(b.name));
+function sorted(services, sort) {
+  return sortRows(services, SORTS, sort, (a, b) => a.name.localeCompare(b.name));
 }
 
 function servicePath(name) {
@@ -141,12 +130,7 @@ function main() {
 
   function renderTable() {
     const sort = sortState();
-    for (const th of table.querySelectorAll("th")) {
-      const button = th.querySelector("[data-sort]");
-      if (!button) continue;
-      if (button.dataset.sort === sort.key) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
-      else th.removeAttribute("aria-sort");
-    }
+    markSortedHeader(table, sort);
     const { step_seconds: step, start_ns: start, end_ns: end } = result.window;
     const windowSeconds = Number(BigInt(end) - BigInt(start)) / 1e9;
     body.replaceChildren(...sorted(result.services, sort).map((service) => renderRow(service, step, windowSeconds)));
