@@ -5,9 +5,8 @@ from typing import Any
 
 from django import forms
 
-from traces.filters import duration_parse, timestamp_parse
+from traces.filters import DEFAULT_LOOKBACK_NS, duration_parse, timestamp_parse
 
-DEFAULT_LOOKBACK_NS = 3600 * 10**9
 MAX_WINDOW_NS = 31 * 86_400 * 10**9
 
 

@@ -3,7 +3,8 @@
 // this module fetches with the same query string. Stored data (service, span and attribute names) is only ever
 // written with textContent; Plotly text is entity-escaped because Plotly reads a little HTML in labels.
 
-import { markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
+import { bindSortHeaders, markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
+import { el, renderState } from "./ui.js";
 import { ApiError, apiUrl, getJSON } from "./api.js";
 import { attachAutocomplete } from "./autocomplete.js";
 import { serviceChip, serviceColor } from "./colors.js";
@@ -46,13 +47,6 @@ function plotlyText(text) {
 
 function tracePath(traceId) {
   return `/traces/${encodeURIComponent(traceId)}/`;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -369,17 +363,7 @@ function setUpResults(form) {
   let controller = null;
 
   function showState(kind, message, { retry = false } = {}) {
-    state.dataset.state = kind;
-    state.hidden = false;
-    state.replaceChildren();
-    if (kind === "loading") state.append(el("span", "spinner"));
-    state.append(el("span", "", message));
-    if (retry) {
-      const button = el("button", "secondary", "Retry");
-      button.type = "button";
-      button.addEventListener("click", run);
-      state.append(" ", button);
-    }
+    renderState(state, kind, message, retry ? run : null);
   }
 
   function renderTable() {
@@ -388,21 +372,16 @@ function setUpResults(form) {
     renderRows(body, sorted(traces, sort));
   }
 
-  table.querySelector("thead").addEventListener("click", (event) => {
-    const button = event.target.closest("[data-sort]");
-    if (!button) return;
-    const current = sortState();
-    const key = button.dataset.sort;
-    // First click on a column sorts biggest / newest first; a second click flips it.
-    const descending = current.key === key ? !current.descending : true;
-    const params = new URLSearchParams(window.location.search);
-    if (key === "start" && descending) params.delete("sort");
-    else params.set("sort", `${descending ? "-" : ""}${key}`);
-    const query = params.toString();
-    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
-    const hidden = form.querySelector("input[type=hidden][name=sort]");
-    if (hidden) hidden.value = params.get("sort") || "";
-    renderTable();
+  bindSortHeaders(table, {
+    getState: sortState,
+    defaultSort: "-start",
+    // First click on a column sorts biggest / newest first.
+    firstDescending: () => true,
+    onSort: (params) => {
+      const hidden = form.querySelector("input[type=hidden][name=sort]");
+      if (hidden) hidden.value = params.get("sort") || "";
+      renderTable();
+    },
   });
 
   // A row is a big click target for its trace; the link inside still works for middle-click / copy.

@@ -3,7 +3,8 @@
 // and the most recent error traces. ?lookback= (or start / end) is passed to the API; ?sort= is display-only.
 // Service, operation and span names are untrusted: written with textContent, entity-escaped for Plotly labels.
 
-import { markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
+import { bindSortHeaders, markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
+import { el, renderState } from "./ui.js";
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
 import { formatDuration, formatPercent, formatRate } from "./format.js";
@@ -15,13 +16,6 @@ const ERROR_COLOR = "#c92a2a";
 const EXEMPLAR_COLOR = "#1d2330";
 const LATENCY_COLORS = { p50_ns: "#74a0f0", p95_ns: "#3559e0", p99_ns: "#8e5cc7" };
 const DEFAULT_SORT = "-impact";
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** Escape text for Plotly labels, which interpret <b>, <br>, <a> and friends. */
 function plotlyText(text) {
@@ -258,17 +252,7 @@ function main() {
   let clickBound = false;
 
   function showState(kind, message, { retry = false } = {}) {
-    state.dataset.state = kind;
-    state.hidden = false;
-    state.replaceChildren();
-    if (kind === "loading") state.append(el("span", "spinner"));
-    state.append(el("span", "", message));
-    if (retry) {
-      const button = el("button", "secondary", "Retry");
-      button.type = "button";
-      button.addEventListener("click", () => load());
-      state.append(" ", button);
-    }
+    renderState(state, kind, message, retry ? () => load() : null);
   }
 
   function windowSeconds() {
@@ -449,19 +433,11 @@ function main() {
     await render();
   }
 
-  table.querySelector("thead").addEventListener("click", (event) => {
-    const button = event.target.closest("[data-sort]");
-    if (!button || !result) return;
-    const current = sortState();
-    const key = button.dataset.sort;
-    const descending = current.key === key ? !current.descending : key !== "name" && key !== "kind";
-    const value = `${descending ? "-" : ""}${key}`;
-    const params = new URLSearchParams(window.location.search);
-    if (value === DEFAULT_SORT) params.delete("sort");
-    else params.set("sort", value);
-    const query = params.toString();
-    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
-    renderOperations();
+  bindSortHeaders(table, {
+    getState: sortState,
+    defaultSort: DEFAULT_SORT,
+    firstDescending: (key) => key !== "name" && key !== "kind",
+    onSort: () => result && renderOperations(),
   });
 
   const syncPicker = bindLookbackPicker(picker, () => load());

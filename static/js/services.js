@@ -2,7 +2,8 @@
 // The URL holds the state: ?lookback= (or start / end) is passed to the API, ?sort= is display-only. Service names
 // are untrusted and only ever written with textContent.
 
-import { markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
+import { bindSortHeaders, markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
+import { el, renderState } from "./ui.js";
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
 import { formatDuration, formatPercent, formatRate } from "./format.js";
@@ -20,13 +21,6 @@ function formatSeconds(seconds) {
   if (s < 120) return `${s} s`;
   if (s < 7200) return `${Math.round(s / 60)} min`;
   return `${Math.round(s / 3600)} h`;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 const SORTS = {
@@ -115,17 +109,7 @@ function main() {
   let lastLoad = 0;
 
   function showState(kind, message, { retry = false } = {}) {
-    state.dataset.state = kind;
-    state.hidden = false;
-    state.replaceChildren();
-    if (kind === "loading") state.append(el("span", "spinner"));
-    state.append(el("span", "", message));
-    if (retry) {
-      const button = el("button", "secondary", "Retry");
-      button.type = "button";
-      button.addEventListener("click", () => load());
-      state.append(" ", button);
-    }
+    renderState(state, kind, message, retry ? () => load() : null);
   }
 
   function renderTable() {
@@ -185,20 +169,12 @@ function main() {
     render();
   }
 
-  table.querySelector("thead").addEventListener("click", (event) => {
-    const button = event.target.closest("[data-sort]");
-    if (!button || !result) return;
-    const current = sortState();
-    const key = button.dataset.sort;
-    // First click sorts biggest first (names A to Z); a second click flips it.
-    const descending = current.key === key ? !current.descending : key !== "name";
-    const value = `${descending ? "-" : ""}${key}`;
-    const params = new URLSearchParams(window.location.search);
-    if (value === DEFAULT_SORT) params.delete("sort");
-    else params.set("sort", value);
-    const query = params.toString();
-    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
-    renderTable();
+  bindSortHeaders(table, {
+    getState: sortState,
+    defaultSort: DEFAULT_SORT,
+    // Biggest first, names A to Z.
+    firstDescending: (key) => key !== "name",
+    onSort: () => result && renderTable(),
   });
 
   const syncPicker = bindLookbackPicker(picker, () => load());

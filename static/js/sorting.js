@@ -32,3 +32,24 @@ export function markSortedHeader(table, { key, descending }) {
     else th.removeAttribute("aria-sort");
   }
 }
+
+/**
+ * Sort by clicking header buttons ([data-sort]): the first click on a column uses `firstDescending(key)`, another
+ * click flips it. The sort is kept in ?sort= (dropped when it is the default), then `onSort()` redraws.
+ */
+export function bindSortHeaders(table, { getState, defaultSort, firstDescending, onSort }) {
+  table.querySelector("thead").addEventListener("click", (event) => {
+    const button = event.target.closest("[data-sort]");
+    if (!button) return;
+    const current = getState();
+    const key = button.dataset.sort;
+    const descending = current.key === key ? !current.descending : firstDescending(key);
+    const value = `${descending ? "-" : ""}${key}`;
+    const params = new URLSearchParams(window.location.search);
+    if (value === defaultSort) params.delete("sort");
+    else params.set("sort", value);
+    const query = params.toString();
+    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+    onSort(params);
+  });
+}
