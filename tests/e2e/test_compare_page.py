@@ -107,12 +107,16 @@ def test_bad_and_unknown_ids_are_explained_not_crashed(logged_in_page: Page, pro
     response = page.goto(f"/traces/compare/?a=not-hex&b={unknown}")
 
     assert response and response.status == 400
-    expect(page.locator(".compare-field", has_text="Trace A").locator(".field-error")).to_contain_text(
-        "32 hexadecimal characters"
-    )
-    expect(page.locator(".compare-field", has_text="Trace B").locator(".field-error")).to_contain_text(
-        f"Trace {unknown} was not found"
-    )
+    expect(
+        page.locator(".compare-field")
+        .filter(has=page.get_by_text("Trace A (baseline)", exact=True))
+        .locator(".field-error")
+    ).to_contain_text("32 hexadecimal characters")
+    expect(
+        page.locator(".compare-field")
+        .filter(has=page.get_by_text("Trace B (compared)", exact=True))
+        .locator(".field-error")
+    ).to_contain_text(f"Trace {unknown} was not found")
     expect(page.locator("#diff-table")).to_have_count(0)
 
     page.goto(f"/traces/{known}/")
