@@ -1,14 +1,17 @@
 """tracing-ui benchmarks (bench/__init__.py says which databases they use). Figures are printed, never asserted.
 
-    python -m bench                     quick default suite: ingest, trace-by-ID, search on a 1M-span store
+    python -m bench                     default suite: ingest, trace-by-ID, search on a 1M-span store, map (10M)
     python -m bench ingest              OTLP/HTTP end-to-end vs raw COPY ceiling, bytes per span
     python -m bench browser             trace page: navigation to a usable waterfall for 1k / 10k / 100k spans
     python -m bench trace               GET /api/v1/traces/<id> for 100 / 10k / 100k-span traces
     python -m bench search              GET /api/v1/traces searches (store of BENCH_SPANS spans, default 1M)
     python -m bench load --spans N      fill the bench store to N spans over the last 7 days (--reset: from empty)
+    python -m bench map --spans N       services list + service map over 1 h / 24 h on an N-span store filled by
+                                        OTLP/HTTP ingest over the last 24 h (default 10M; reused when big enough)
     python -m bench all                 everything, with more requests and repetitions
 
 BENCH_SPANS=10000000 makes search (and the default suite) run against a 10M-span store, loading it first if needed.
+The map section (in default and all) uses its own store of --spans / BENCH_SPANS spans, 10M when neither is set.
 """
 
 from __future__ import annotations
@@ -33,22 +36,24 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="default",
-        choices=["default", "ingest", "trace", "search", "load", "browser", "all"],
+        choices=["default", "ingest", "trace", "search", "load", "map", "browser", "all"],
     )
     parser.add_argument(
         "--spans",
         type=int,
         default=None,
-        help="store size for load / search (default: BENCH_SPANS or 1,000,000; 10,000,000 for load if unset)",
+        help="store size for load / search / map (default: BENCH_SPANS or 1,000,000; 10,000,000 for load and map)",
     )
     parser.add_argument("--requests", type=int, default=None, help="ingest: 512-span requests per run (default 200)")
     parser.add_argument("--workers", type=_workers, default=None, help="ingest: gunicorn worker counts, e.g. 2,4")
     parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker (default 2)")
-    parser.add_argument("--reps", type=int, default=None, help="search: timed repetitions per query (default 40)")
+    parser.add_argument(
+        "--reps", type=int, default=None, help="search / map: timed repetitions per query (default 40 / 20)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="load: concurrent loader connections (default 2)")
-    parser.add_argument("--reset", action="store_true", help="load / search: empty the bench store first")
+    parser.add_argument("--reset", action="store_true", help="load / search / map: empty the bench store first")
     parser.add_argument("--no-gzip", action="store_true", help="ingest: skip the gzip-body run")
-    parser.add_argument("--seed", type=int, default=20261121, help="ingest: payload generator seed")
+    parser.add_argument("--seed", type=int, default=20261121, help="ingest / map: payload generator seed")
     args = parser.parse_args(argv)
 
     env_spans = os.environ.get("BENCH_SPANS")
@@ -108,6 +113,25 @@ def main(argv: list[str] | None = None) -> int:
                 report.print_section(
                     query.SECTION, f"SEARCH (GET /api/v1/traces, HTTP p50 / p99) on the {held:,}-span store"
                 )
+
+    if args.command in ("default", "all", "map"):
+        from . import rollup_reads
+
+        map_spans = args.spans or (int(env_spans) if env_spans else rollup_reads.DEFAULT_SPANS)
+        map_reps = args.reps or (50 if full else 20)
+        rollup_reads.run(
+            report,
+            spans=map_spans,
+            reps=map_reps,
+            workers=(args.workers or [2])[0],
+            threads=args.threads,
+            reset=args.reset,
+            seed=args.seed,
+            command=f"python -m bench map --spans {map_spans} --reps {map_reps}",
+        )
+        report.print_section(
+            rollup_reads.SECTION, "SERVICES LIST + SERVICE MAP (rollup-backed reads, HTTP p50 / p99; goal < 300 ms)"
+        )
 
     if args.command in ("default", "all", "browser"):
         import subprocess

@@ -27,7 +27,9 @@ PY = sys.executable
 STORE_DB = "tracing_ui_bench"
 # Ingest runs TRUNCATE between runs; a database of their own keeps the loaded span store (minutes to rebuild) intact.
 INGEST_DB = "tracing_ui_bench_ingest"
-BENCH_DBS = (STORE_DB, INGEST_DB)
+# The service-map store: filled through OTLP/HTTP ingest (not the SQL loader), so rollups and edges are real.
+MAP_DB = "tracing_ui_bench_map"
+BENCH_DBS = (STORE_DB, INGEST_DB, MAP_DB)
 PROJECT = "bench"
 NS_PER_S = 1_000_000_000
 
@@ -77,6 +79,16 @@ def database_ensure(name: str) -> bool:
             return False
         conn.execute(f'CREATE DATABASE "{name}"')
         return True
+
+
+def database_drop(name: str) -> bool:
+    """Drop a bench database (never any other). True if it existed."""
+    if name not in BENCH_DBS:
+        raise RuntimeError(f"refusing to drop {name!r}: not a bench database")
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return exists is not None
 
 
 @dataclass(frozen=True)
@@ -452,6 +464,7 @@ def machine_context() -> list[str]:
         server = "PostgreSQL (unreachable)"
     return [
         f"{os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min); {server}",
-        f"bench databases {STORE_DB} (span store), {INGEST_DB} (ingest runs) on {urlsplit(base_database_url()).netloc}",
+        f"bench databases {STORE_DB} (span store), {INGEST_DB} (ingest runs), {MAP_DB} (service map) "
+        f"on {urlsplit(base_database_url()).netloc}",
         "figures are indicative when the machine is shared; nothing here is asserted",
     ]

@@ -103,7 +103,7 @@ def span_attributes(op: Op, *, error: bool, user: int, tenant: int, agent: int, 
             **who,
         }
     if op.optype == OP_CLIENT:
-        return {
+        client = {
             "http.request.method": op.http_method,
             "http.response.status_code": http_status(op, error, rng),
             "url.full": f"http://{op.server_address}:{op.server_port}{op.http_route}/{rng.randrange(100_000)}",
@@ -113,6 +113,9 @@ def span_attributes(op: Op, *, error: bool, user: int, tenant: int, agent: int, 
             "network.protocol.version": "1.1",
             **who,
         }
+        if op.peer_service is None:  # a call to something uninstrumented, named only by its address
+            del client["peer.service"]
+        return client
     if op.optype in (OP_DB_SQL, OP_DB_REDIS):
         attrs: dict[str, Any] = {
             "db.system": op.db_system,
@@ -313,3 +316,247 @@ def ingest_bodies(n_requests: int, *, seed: int, now_ns: int) -> list[tuple[byte
             break
         out.append((request_build(batch).SerializeToString(), len(batch)))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- service map
+
+# Calls go "down the stack" (to a peer with a higher index): frontend -> checkout, payments; api-gateway -> cart,
+# users; checkout -> catalog, inventory; ... A peer with a lower index is called rarely (a cycle on the map).
+CALL_PROBABILITY = (0.6, 0.4, 0.25)  # per allowed peer, by call depth; no calls deeper than that
+BACK_CALL_PROBABILITY = 0.03
+PRODUCERS = {"checkout", "payments", "shipping"}
+CONSUMED_TOPICS = {"checkout.events", "payments.events"}  # consumed by notifications in the same trace
+_NOTIFICATIONS = next(i for i, (name, _n, _l) in enumerate(SERVICES) if name == "notifications")
+_PAYMENTS = next(i for i, (name, _n, _l) in enumerate(SERVICES) if name == "payments")
+CONSUMER = 5  # OTLP SpanKind CONSUMER
+
+# Operations that exist only in these traces (the SQL loader does not know them): a Kafka consumer per consumed
+# topic in notifications, and payments' call to an uninstrumented card processor (no peer.service: the map names
+# the callee by server.address, an "external" node).
+_CONSUMER_OPS = {
+    topic: Op(
+        1000 + k,
+        _NOTIFICATIONS,
+        "notifications",
+        f"{topic} process",
+        CONSUMER,
+        OP_PRODUCER,
+        4.0,
+        server_address="kafka-0.shop.svc.cluster.local",
+        server_port=9092,
+        messaging_destination=topic,
+    )
+    for k, topic in enumerate(sorted(CONSUMED_TOPICS))
+}
+_EXTERNAL_OP = Op(
+    1100,
+    _PAYMENTS,
+    "payments",
+    "POST",
+    3,  # CLIENT
+    OP_CLIENT,
+    120.0,
+    http_method="POST",
+    http_route="/v1/charges",
+    server_address="api.cardprocessor.example",
+    server_port=443,
+)
+
+
+def _call_peers(service_index: int) -> list[tuple[Op, int]]:
+    """The service's two HTTP client operations (catalog order) and the service each calls (its peer.service)."""
+    names = [name for name, _noun, _lang in SERVICES]
+    out = []
+    for local in (SERVER_OPS, SERVER_OPS + 1):
+        op = OPS[service_index * OPS_PER_SERVICE + local]
+        assert op.peer_service is not None
+        out.append((op, names.index(op.peer_service)))
+    return out
+
+
+_PEERS = [_call_peers(index) for index in range(len(SERVICES))]
+
+
+class _TraceBuilder:
+    """One trace of cross-service calls, built bottom-up so every parent's span encloses its children's."""
+
+    def __init__(self, rng: random.Random, trace_id: bytes) -> None:
+        self.rng = rng
+        self.trace_id = trace_id
+        self.spans: list[SpanSpec] = []
+        self.user, self.tenant = rng.randrange(USERS), rng.randrange(TENANTS)
+        self.agent = rng.randrange(len(USER_AGENTS))
+
+    def add(self, op: Op, span_id: bytes, parent_id: bytes, start: int, end: int, error: bool) -> None:
+        attrs = span_attributes(op, error=error, user=self.user, tenant=self.tenant, agent=self.agent, rng=self.rng)
+        if op.kind == CONSUMER:
+            attrs["messaging.operation.type"] = "process"
+        self.spans.append(
+            SpanSpec(
+                op, self.rng.randrange(PODS_PER_SERVICE), self.trace_id, span_id, parent_id, start, end, error, attrs
+            )
+        )
+
+    def leaf(self, op: Op, parent_id: bytes, start: int, error_rate: float = 0.01) -> int:
+        end = start + _lognormal(self.rng, op.base_ms)
+        self.add(op, self.rng.randbytes(8), parent_id, start, end, self.rng.random() < error_rate)
+        return end
+
+    def serve(self, op: Op, parent_id: bytes, start: int, depth: int) -> tuple[int, bool]:
+        """A SERVER (or CONSUMER) span of `op` and its work: local spans, DB and cache calls, calls to peers."""
+        rng = self.rng
+        span_id = rng.randbytes(8)
+        service = op.service_index
+        base = service * OPS_PER_SERVICE
+        t = start + rng.randrange(100_000, 600_000)
+        failed = False
+        if rng.random() < 0.5:
+            t = self.leaf(OPS[base + 11], span_id, t)  # internal
+        if rng.random() < 0.6:
+            t = self.leaf(OPS[base + 8], span_id, t)  # SQL
+        if rng.random() < 0.4:
+            t = self.leaf(OPS[base + 9], span_id, t)  # redis
+        if depth < len(CALL_PROBABILITY):
+            for client_op, peer in _PEERS[service]:
+                chance = CALL_PROBABILITY[depth] if peer > service else BACK_CALL_PROBABILITY
+                if rng.random() < chance:
+                    t, error = self.call(client_op, peer, span_id, t, depth)
+                    failed = failed or error
+        if op.service == "payments" and rng.random() < 0.5:
+            t = self.leaf(_EXTERNAL_OP, span_id, t, error_rate=0.02)
+        if op.service in PRODUCERS and rng.random() < 0.3:
+            producer = OPS[base + 10]
+            end = self.leaf(producer, span_id, t)
+            topic = producer.messaging_destination or ""
+            if topic in CONSUMED_TOPICS:
+                # The consumer starts after the publish; it is part of this trace (a child of the producer span).
+                self.serve(_CONSUMER_OPS[topic], self.spans[-1].span_id, end + rng.randrange(MS, 20 * MS), depth + 9)
+            t = end
+        end = t + _lognormal(rng, op.base_ms / 4)
+        error = rng.random() < 0.02 or (failed and rng.random() < 0.5)
+        self.add(op, span_id, parent_id, start, end, error)
+        return end, error
+
+    def call(self, client_op: Op, peer: int, parent_id: bytes, start: int, depth: int) -> tuple[int, bool]:
+        """A CLIENT span and, as its child, the SERVER span of a route of the peer service (a paired call)."""
+        rng = self.rng
+        client_id = rng.randbytes(8)
+        server_op = OPS[peer * OPS_PER_SERVICE + rng.randrange(SERVER_OPS)]
+        server_end, server_error = self.serve(
+            server_op, client_id, start + rng.randrange(200_000, 1_500_000), depth + 1
+        )
+        end = server_end + rng.randrange(200_000, 1_500_000)
+        error = server_error or rng.random() < 0.005
+        self.add(client_op, client_id, parent_id, start, end, error)
+        return end, error
+
+
+def service_traces(rng: random.Random, count: int, *, start_ns: int, spread_ns: int) -> Iterator[list[SpanSpec]]:
+    """Traces of requests crossing services (10 spans on average) for the service map.
+
+    A root SERVER span in an entry service (frontend or api-gateway); every SERVER span does local work (INTERNAL),
+    SQL and Redis calls (CLIENT spans with db.system) and calls peer services: a CLIENT span with peer.service whose
+    child is the peer's SERVER span (a paired cross-service call), down to three hops. Some services publish to
+    Kafka (PRODUCER with messaging.system); two topics have a CONSUMER span in notifications. Errors propagate
+    from a failed server to its caller's client span half of the time.
+    """
+    for _ in range(count):
+        builder = _TraceBuilder(rng, rng.randbytes(16))
+        root = OPS[rng.randrange(ENTRY_SERVICES) * OPS_PER_SERVICE + rng.randrange(SERVER_OPS)]
+        builder.serve(root, b"", start_ns + rng.randrange(spread_ns), 0)
+        yield builder.spans
+
+
+def service_bodies(n_spans: int, *, seed: int, start_ns: int, spread_ns: int) -> list[tuple[bytes, int]]:
+    """Serialized 512-span requests of service_traces holding at least `n_spans` spans, in trace start order.
+
+    Traces start uniformly over [start_ns, start_ns + spread_ns); a trace may straddle two consecutive requests
+    (as with a collector), but the last request ends on a trace boundary.
+    """
+    rng = random.Random(seed)
+    traces: list[list[SpanSpec]] = []
+    total = 0
+    for trace in service_traces(rng, 1 << 62, start_ns=start_ns, spread_ns=spread_ns):
+        traces.append(trace)
+        total += len(trace)
+        if total >= n_spans:
+            break
+    traces.sort(key=lambda trace: min(span.start_ns for span in trace))
+    return [(request_build(batch).SerializeToString(), len(batch)) for batch in batches(traces)]
+
+
+class Restamper:
+    """Re-send a serialized request as new traces at another time, by patching its bytes (no protobuf work).
+
+    Every trace id is XORed with a 16-byte mask and every timestamp (span start / end, event time) is shifted by
+    the same offset, so one pool of generated requests can be sent many times as distinct traces, later in time.
+    The same mask and shift over consecutive requests keeps a trace that straddles them whole.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.id_positions: list[int] = []
+        self.time_positions: list[int] = []
+        self.last_start_ns = 0  # the latest span start in the request (before any shift)
+        # ExportTraceServiceRequest.resource_spans (1) > ResourceSpans.scope_spans (2) > ScopeSpans.spans (2)
+        for _f, res_at, res_end in _fields(body, 0, len(body), want=1):
+            for _f2, scope_at, scope_end in _fields(body, res_at, res_end, want=2):
+                for _f3, span_at, span_end in _fields(body, scope_at, scope_end, want=2):
+                    self._span(span_at, span_end)
+
+    def _span(self, at: int, end: int) -> None:
+        # Span.trace_id (1, 16 bytes), start_time_unix_nano (7) and end_time_unix_nano (8) (fixed64), events (11)
+        for field, value_at, value_end in _fields(self.body, at, end, want=None):
+            if field == 1:
+                if value_end - value_at != 16:
+                    raise ValueError("trace_id is not 16 bytes")
+                self.id_positions.append(value_at)
+            elif field in (7, 8):
+                self.time_positions.append(value_at)
+                if field == 7:
+                    start = int.from_bytes(self.body[value_at:value_end], "little")
+                    self.last_start_ns = max(self.last_start_ns, start)
+            elif field == 11:
+                # Span.Event.time_unix_nano (1, fixed64)
+                self.time_positions += [p for _f, p, _e in _fields(self.body, value_at, value_end, want=1)]
+
+    def stamp(self, mask: bytes, shift_ns: int) -> bytes:
+        out = bytearray(self.body)
+        mask_int = int.from_bytes(mask, "big")
+        for p in self.id_positions:
+            out[p : p + 16] = (int.from_bytes(out[p : p + 16], "big") ^ mask_int).to_bytes(16, "big")
+        for p in self.time_positions:
+            out[p : p + 8] = (int.from_bytes(out[p : p + 8], "little") + shift_ns).to_bytes(8, "little")
+        return bytes(out)
+
+
+def _varint(buf: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(buf: bytes, at: int, end: int, *, want: int | None) -> Iterator[tuple[int, int, int]]:
+    """(field number, value start, value end) of the protobuf fields in buf[at:end] (only field `want` if set)."""
+    while at < end:
+        key, at = _varint(buf, at)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value_at = at
+            _v, at = _varint(buf, at)
+        elif wire == 1:
+            value_at, at = at, at + 8
+        elif wire == 2:
+            length, value_at = _varint(buf, at)
+            at = value_at + length
+        elif wire == 5:
+            value_at, at = at, at + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if want is None or field == want:
+            yield field, value_at, at

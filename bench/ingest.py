@@ -15,6 +15,7 @@ import gzip
 import http.client
 import json
 import pickle
+import signal
 import subprocess
 import tempfile
 import threading
@@ -63,13 +64,55 @@ class HttpRun:
 
 def truncate(creds: Credentials) -> None:
     with connect(creds.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE spans, traces, traces_operation, dashboards_rollupdelta")
+        conn.execute(
+            "TRUNCATE spans, traces, traces_operation, dashboards_rollupdelta, dashboards_spanrollup, "
+            "dashboards_edgerollup, dashboards_traceedgestate"
+        )
 
 
 def stored_spans(creds: Credentials) -> int:
     with connect(creds.url) as conn:
         row = conn.execute("SELECT count(*) FROM spans").fetchone()
     return int(row[0]) if row else -1
+
+
+def batch_post(
+    conn: http.client.HTTPConnection,
+    *,
+    port: int,
+    body: bytes,
+    headers: dict[str, str],
+    n_spans: int,
+    run: HttpRun,
+    lock: threading.Lock,
+) -> http.client.HTTPConnection:
+    """POST one OTLP request, retrying 429/503 and dropped connections as an exporter would; record the outcome in
+    `run`. Returns the connection to use next (a new one after a network error)."""
+    for _attempt in range(MAX_ATTEMPTS):
+        sent = time.perf_counter()
+        try:
+            conn.request("POST", "/v1/traces", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            status = -1
+        took = time.perf_counter() - sent
+        with lock:
+            if 200 <= status < 300:
+                run.spans_acked += n_spans
+                run.requests_ok += 1
+                run.latencies.append(took)
+            elif status in (429, 503):
+                run.busy_answers += 1
+            else:
+                run.failed[status] = run.failed.get(status, 0) + 1
+        if 200 <= status < 300 or status not in (429, 503, -1):
+            break
+        time.sleep(BUSY_RETRY_SECONDS)
+    return conn
 
 
 def http_send(
@@ -96,30 +139,7 @@ def http_send(
             if index >= len(bodies):
                 break
             body, n_spans = bodies[index]
-            for _attempt in range(MAX_ATTEMPTS):
-                sent = time.perf_counter()
-                try:
-                    conn.request("POST", "/v1/traces", body=body, headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                    status = response.status
-                except (http.client.HTTPException, OSError):
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-                    status = -1
-                took = time.perf_counter() - sent
-                with lock:
-                    if 200 <= status < 300:
-                        run.spans_acked += n_spans
-                        run.requests_ok += 1
-                        run.latencies.append(took)
-                    elif status in (429, 503):
-                        run.busy_answers += 1
-                    else:
-                        run.failed[status] = run.failed.get(status, 0) + 1
-                if 200 <= status < 300 or status not in (429, 503, -1):
-                    break
-                time.sleep(BUSY_RETRY_SECONDS)
+            conn = batch_post(conn, port=port, body=body, headers=headers, n_spans=n_spans, run=run, lock=lock)
         conn.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
@@ -295,6 +315,43 @@ def run(report: Report, *, requests: int, workers: list[int], threads: int, gzip
         f"{100 * (1 - best_rate / off.spans_per_s):.1f} %",
         command=command,
         note=f"on {rate(best_rate)} vs off {rate(off.spans_per_s)} spans/s; single runs, noise is a few %",
+    )
+
+    # Rollups on with their background half running alongside: compaction and edge pairing on the same 2 cores.
+    truncate(creds)
+    with Server(creds.url, workers=best_workers, threads=threads) as server:
+        _warm(creds, server, warm_bodies[:clients], clients)
+        say(f"{server.label}: rollups on, compactor and edge pairing running alongside")
+        with subprocess.Popen(
+            [PY, "-m", "bench.compactor"], cwd=BASE_DIR, env=child_env(creds.url), start_new_session=True
+        ) as compactor:
+            full = http_send(
+                server.port, creds.ingest_token, bodies, clients=clients, gzipped=False, web_pids=server.worker_pids()
+            )
+            compactor.send_signal(signal.SIGTERM)
+            compactor.wait(timeout=120)
+    full.stored = stored_spans(creds)
+    with connect(creds.url) as conn:
+        backlog = conn.execute(
+            "SELECT (SELECT count(*) FROM dashboards_rollupdelta), "
+            "(SELECT count(*) FILTER (WHERE pending) FROM dashboards_traceedgestate), "
+            "(SELECT count(*) FROM dashboards_traceedgestate)"
+        ).fetchone()
+    _report_http(report, command, f"rollups ON + compactor, {best_workers} workers, {clients} clients", full)
+    if backlog:
+        report.add(
+            SECTION,
+            "rollup backlog when the ingest run ended",
+            f"{backlog[0]:,} deltas, {backlog[1]:,} traces",
+            command=command,
+            note=f"not yet merged / not yet paired; {backlog[2] - backlog[1]:,} traces were paired during the run",
+        )
+    report.add(
+        SECTION,
+        "rollup cost incl. compaction and edge pairing",
+        f"{100 * (1 - full.spans_per_s / off.spans_per_s):.1f} %",
+        command=command,
+        note=f"on+compactor {rate(full.spans_per_s)} vs off {rate(off.spans_per_s)} spans/s (EDGE_IDLE_SECONDS=0)",
     )
 
     with connect(creds.url, autocommit=True) as conn:

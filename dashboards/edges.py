@@ -115,6 +115,11 @@ class Edge:
     error: bool
     caller_span_id: int | None
     callee_span_id: int | None
+    # When the call started (the span that owns the edge: the caller's for pairs and virtual calls, else the
+    # callee's), so rollups can bucket it by minute.
+    start_ns: int = 0
+    # The callee's own duration for a paired call: client minus server time is network, queueing or retries.
+    server_duration_ns: int | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +145,8 @@ class TraceEdges:
     edges: list[Edge] = field(default_factory=list)
     counts: EdgeCounts = field(default_factory=EdgeCounts)
     services: list[str] = field(default_factory=list)  # every service with a span, sorted
+    # SERVER/CONSUMER spans whose caller never arrived: (service, start_ns), for the unpaired counts of rollups.
+    unpaired_callees: list[tuple[str, int]] = field(default_factory=list)
 
 
 def virtual_callee(span: EdgeSpan) -> tuple[str, str, str]:
@@ -203,11 +210,13 @@ def edges_from_trace(spans: Iterable[EdgeSpan]) -> TraceEdges:
                         span.error,
                         None,
                         span.span_id,
+                        span.start,
                     )
                 )
         elif parent is None:
             if span.kind in CALLEE_KINDS:  # an internal orphan is a lost parent, not a lost caller
                 counts.unpaired += 1
+                out.unpaired_callees.append((span.service, span.start))
         elif parent.service != span.service and parent.kind not in CALLER_KINDS:
             counts.parent_child += 1
             out.edges.append(
@@ -220,6 +229,7 @@ def edges_from_trace(spans: Iterable[EdgeSpan]) -> TraceEdges:
                     span.error,
                     parent.span_id,
                     span.span_id,
+                    span.start,
                 )
             )
 
@@ -243,6 +253,8 @@ def edges_from_trace(spans: Iterable[EdgeSpan]) -> TraceEdges:
                         span.error or server.error,
                         span.span_id,
                         server.span_id,
+                        span.start,
+                        server.duration,
                     )
                 )
             continue
@@ -256,7 +268,9 @@ def edges_from_trace(spans: Iterable[EdgeSpan]) -> TraceEdges:
             name, kind = UNKNOWN_NODE, NODE_UNKNOWN
         else:
             counts.virtual += 1
-        out.edges.append(Edge(span.service, name, kind, connection, span.duration, span.error, span.span_id, None))
+        out.edges.append(
+            Edge(span.service, name, kind, connection, span.duration, span.error, span.span_id, None, span.start)
+        )
     return out
 
 

@@ -89,6 +89,37 @@ class LatencyHistogram:
         if other.min is not None and other.max is not None:
             self._track(other.min, other.max)
 
+    def merge_json(self, data: dict[str, Any]) -> None:
+        """merge(from_json(data)) without building the intermediate histogram: map reads merge thousands of rows."""
+        if float(data["a"]) != self.accuracy:
+            raise ValueError(f"cannot merge histograms of accuracy {self.accuracy} and {data['a']}")
+        buckets = self.buckets
+        get = buckets.get
+        for index, n in zip(data.get("k", ()), data.get("c", ()), strict=True):
+            if n > 0:
+                buckets[index] = get(index, 0) + n
+        self.zero += data.get("z", 0)
+        self.sum += data.get("s", 0)
+        low, high = data.get("lo"), data.get("hi")
+        if low is not None and high is not None:
+            self._track(low, high)
+
+    def remove(self, duration_ns: int, count: int = 1) -> None:
+        """Take back durations added earlier (a trace whose edges are counted again). min and max stay as they
+        were: they cannot be recomputed without the values, and they only clamp quantiles."""
+        if count <= 0:
+            return
+        if duration_ns <= 0:
+            self.zero = max(0, self.zero - count)
+        else:
+            index = self._index(duration_ns)
+            left = self.buckets.get(index, 0) - count
+            if left > 0:
+                self.buckets[index] = left
+            else:
+                self.buckets.pop(index, None)
+        self.sum = max(0, self.sum - max(duration_ns, 0) * count)
+
     def _value(self, index: int) -> float:
         return 2.0 * self.gamma**index / (self.gamma + 1.0)
 

@@ -8,6 +8,7 @@ pending delta is the visible rollup lag.
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 from traces.models import Project
@@ -64,3 +65,52 @@ class SpanRollup(models.Model):
             models.Index(fields=["project", "resolution", "bucket"], name="rollup_project_bucket"),
             models.Index(fields=["project", "resolution", "service_name", "bucket"], name="rollup_service_bucket"),
         ]
+
+
+class TraceEdgeState(models.Model):
+    """A trace's edge pairing: pending while new spans may still arrive, and what it contributed to EdgeRollup,
+    so pairing it again after late spans applies only the difference (see dashboards.edge_rollups)."""
+
+    pk = models.CompositePrimaryKey("project", "trace_id")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE)
+    trace_id = models.UUIDField()
+    # When compaction last saw spans of this trace; it is paired once this is EDGE_IDLE_SECONDS old.
+    last_seen = models.DateTimeField()
+    pending = models.BooleanField(default=True)
+    contribution = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["last_seen"], name="edgestate_pending", condition=models.Q(pending=True)),
+            BrinIndex(fields=["last_seen"], name="edgestate_last_seen_brin"),
+        ]
+
+
+class EdgeRollup(models.Model):
+    """Calls from one service (or the synthetic "clients") to another service or a virtual node in one bucket.
+
+    `callee_kind` is "service" or the virtual node's kind; `connection` is http/rpc, database, messaging,
+    parent-child, entry, or "unpaired" (caller "": server spans whose caller never arrived).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE)
+    resolution = models.IntegerField(choices=SpanRollup.Resolution.choices)
+    bucket = models.DateTimeField()
+    caller = models.TextField()
+    callee = models.TextField()
+    callee_kind = models.TextField()
+    connection = models.TextField()
+    count = models.BigIntegerField()
+    error_count = models.BigIntegerField()
+    histogram = models.JSONField(help_text="caller-observed latency (LatencyHistogram.to_json())")
+    server_histogram = models.JSONField(help_text="callee-observed latency of paired calls")
+    exemplars = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "resolution", "bucket", "caller", "callee", "callee_kind", "connection"],
+                name="unique_edge_rollup",
+            )
+        ]
+        indexes = [models.Index(fields=["project", "resolution", "bucket"], name="edgerollup_project_bucket")]

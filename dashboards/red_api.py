@@ -58,7 +58,9 @@ class ServiceRedDetailApi(APIView):
     @extend_schema(
         summary="One service's RED metrics",
         description="Rate, error % and p50/p95/p99 over time with exemplar traces (the slowest span of each point, "
-        "and an error one), the same figures per operation, the slowest traces and the most recent error traces. "
+        "and an error one), the same figures per operation, the slowest traces, the most recent error traces, and "
+        "the services calling it (`upstream`) and called by it (`downstream`, virtual nodes included) with calls "
+        "per minute, error % and p95 from edge rollups. "
         "Read from rollups; 404 for a service never seen.",
         parameters=TIME_PARAMETERS,
         responses={
@@ -74,6 +76,8 @@ class ServiceRedDetailApi(APIView):
                     "operations": serializers.ListField(child=serializers.DictField()),
                     "slowest_traces": serializers.ListField(child=serializers.DictField()),
                     "recent_error_traces": serializers.ListField(child=serializers.DictField()),
+                    "upstream": serializers.ListField(child=serializers.DictField()),
+                    "downstream": serializers.ListField(child=serializers.DictField()),
                 },
             ),
             400: inline_serializer("RedDetailError", {"error": serializers.CharField()}),

@@ -145,8 +145,11 @@ def _series(
 def service_red_detail(
     *, project_ids: list[int], service: str, start_ns: int, end_ns: int, points: int = 60
 ) -> dict[str, Any] | None:
-    """RED metrics of one service over time, per operation, with exemplar traces; None when nothing is known."""
+    """RED metrics of one service over time, per operation, with exemplar traces and its upstream and downstream
+    neighbours; None when nothing is known."""
     from traces.selectors import TraceQuery, trace_search
+
+    from .map_selectors import service_neighbours
 
     resolution = MINUTE if end_ns - start_ns <= HOURLY_ABOVE_NS else HOUR
     first_bucket = start_ns // 10**9 // resolution * resolution
@@ -231,4 +234,5 @@ def service_red_detail(
         "operations": operation_rows,
         "slowest_traces": slowest_traces,
         "recent_error_traces": recent_errors,
+        **service_neighbours(project_ids=project_ids, service=service, start_ns=start_ns, end_ns=end_ns),
     }

@@ -50,7 +50,9 @@ def delta_payload(rows: list[list[Any]]) -> dict[str, Any]:
     log, ceil = math.log, math.ceil
     # key -> [count, buckets, zero count, sum, min, max, slowest row]
     groups: dict[GroupKey, list[Any]] = {}
+    trace_ids = set()
     for row in rows:
+        trace_ids.add(row[COL_TRACE])
         duration = row[COL_DURATION]
         key = (
             row[COL_START] // 60_000_000_000 * MINUTE,
@@ -87,7 +89,8 @@ def delta_payload(rows: list[list[Any]]) -> dict[str, Any]:
             "error": row[COL_STATUS] == 2,
         }
         out.append([*key, count, count if key[4] == 2 else 0, histogram.to_json(), [exemplar]])
-    return {"v": 1, "groups": out}
+    # The traces the batch touched: compaction marks them for edge pairing (dashboards.edge_rollups).
+    return {"v": 1, "groups": out, "traces": sorted(trace_ids)}
 
 
 def deltas_merge(payloads: list[dict[str, Any]], *, resolution: int) -> dict[GroupKey, Group]:

@@ -11,10 +11,14 @@ from .edges import EdgeSpan, edges_from_trace, service_graph
 
 _SUMMARY_SQL = "SELECT project_id, start_ns, end_ns FROM traces WHERE trace_id = %s AND project_id = ANY(%s)"
 # The promoted columns name virtual nodes; bounded by the trace's time window so partition pruning applies.
-_EDGE_SPANS_SQL = """
-SELECT s.span_id, s.parent_span_id, s.start_ns, s.duration_ns, s.kind, s.service_name, s.name, s.status_code, '',
-       coalesce(s.peer_service, ''), coalesce(s.db_system, ''), coalesce(s.db_name, ''),
-       coalesce(s.messaging_system, ''), coalesce(s.messaging_destination, ''), coalesce(s.server_address, '')
+# The columns of an EdgeSpan, in its field order; edge pairing (dashboards.services) reads the same.
+EDGE_SPAN_COLUMNS = """
+s.span_id, s.parent_span_id, s.start_ns, s.duration_ns, s.kind, s.service_name, s.name, s.status_code, '',
+coalesce(s.peer_service, ''), coalesce(s.db_system, ''), coalesce(s.db_name, ''),
+coalesce(s.messaging_system, ''), coalesce(s.messaging_destination, ''), coalesce(s.server_address, '')
+"""
+_EDGE_SPANS_SQL = f"""
+SELECT {EDGE_SPAN_COLUMNS}
 FROM spans s
 WHERE s.trace_id = %s AND s.project_id = ANY(%s) AND s.start_ns BETWEEN %s AND %s
 """

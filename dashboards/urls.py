@@ -6,5 +6,7 @@ from . import views
 
 urlpatterns = [
     path("services/", views.service_list, name="service-list"),
+    # Before services/<str:name>/, which would take "map" for a service name.
+    path("services/map/", views.service_map, name="service-map"),
     path("services/<str:name>/", views.service_detail, name="service-detail"),
 ]

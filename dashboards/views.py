@@ -30,6 +30,13 @@ def service_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboards/service_list.html", _lookback_context(request))
 
 
+def service_map(request: HttpRequest) -> HttpResponse:
+    """The service map: services, databases, queues and external endpoints with the calls between them (rate,
+    error %, latency), optionally around one service and compared before / after a moment. static/js/service_map.js
+    fetches /api/v1/service-map/ with the page's query string (lookback or start/end, service, hops, compare_at)."""
+    return render(request, "dashboards/service_map.html", _lookback_context(request))
+
+
 def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     """One service: RED charts with exemplar traces, operations, slowest and recent error traces.
     static/js/service.js fetches /api/v1/services/<name>/ with the page's query string. A service never seen in

@@ -65,6 +65,7 @@ def postgres_up() -> str:
     url = f"postgres://postgres@127.0.0.1:{PG_PORT}/{PG_DB}"
     if _port_open(PG_PORT):
         return url
+    DATA_DIR.mkdir(parents=True, exist_ok=True)  # `make run` on a fresh clone comes here before anything made it
     as_user = _run_as_pg_user()
     if not (pgdata / "PG_VERSION").exists():
         _log(f"initialising PostgreSQL in {pgdata}")

@@ -201,6 +201,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": envint("PARTITION_MAINTENANCE_SECONDS", "3600"),
         "options": {"expires": 3000},
     },
+    # Forget how traces were paired once their spans are past retention (no late span can arrive for them).
+    "edge-states-expire": {
+        "task": "dashboards.tasks.edge_states_expire_task",
+        "schedule": envint("PARTITION_MAINTENANCE_SECONDS", "3600"),
+        "options": {"expires": 3000},
+    },
 }
 
 # Trace store.
@@ -222,6 +228,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(16 * 102
 # Roll spans up into per-minute aggregates as they are stored (RED metrics, service map, SLOs read them).
 ROLLUPS_ENABLED = envbool("ROLLUPS_ENABLED", "1")
 ROLLUP_COMPACT_SECONDS = envint("ROLLUP_COMPACT_SECONDS", "10")
+# A trace's client and server spans come from different processes and batches: its calls are paired into the
+# service map once no new span has arrived for this long (later spans re-pair it exactly).
+EDGE_IDLE_SECONDS = envint("EDGE_IDLE_SECONDS", "30")
 
 # Trace search gives up (503, "narrow your search") after this long rather than hold a connection.
 SEARCH_STATEMENT_TIMEOUT_MS = envint("SEARCH_STATEMENT_TIMEOUT_MS", "10000")

@@ -25,6 +25,14 @@ export function formatRate(perSecond) {
   return `${perMinute >= 10 ? perMinute.toFixed(1) : perMinute.toFixed(2)} req/min`;
 }
 
+/** Calls per minute: "12.3/min". */
+export function formatPerMinute(value) {
+  const rate = Number(value) || 0;
+  if (rate === 0) return "0/min";
+  if (rate >= 100) return `${Math.round(rate)}/min`;
+  return `${rate >= 10 ? rate.toFixed(1) : rate.toFixed(2)}/min`;
+}
+
 export function formatPercent(value) {
   const pct = Number(value) || 0;
   if (pct === 0) return "0 %";

@@ -1,13 +1,14 @@
 // The service page: one service's RED metrics from /api/v1/services/<name>/ as three Plotly charts sharing the
-// time axis (rate, error %, latency with exemplar trace markers), a sortable operations table, the slowest traces
-// and the most recent error traces. ?lookback= (or start / end) is passed to the API; ?sort= is display-only.
+// time axis (rate, error %, latency with exemplar trace markers), its callers and callees (upstream / downstream, with
+// a link to the service map around it), a sortable operations table, the slowest traces and the most recent error
+// traces. ?lookback= (or start / end) is passed to the API; ?sort= is display-only.
 // Service, operation and span names are untrusted: written with textContent, entity-escaped for Plotly labels.
 
 import { bindSortHeaders, markSortedHeader, sortFromUrl, sortRows } from "./sorting.js";
 import { el, renderState } from "./ui.js";
 import { apiUrl, getJSON } from "./api.js";
 import { serviceColor, serviceColorLight } from "./colors.js";
-import { formatDuration, formatPercent, formatRate } from "./format.js";
+import { formatDuration, formatPercent, formatPerMinute, formatRate } from "./format.js";
 import { bindLookbackPicker, refreshWhileVisible } from "./timerange.js";
 
 const REFRESH_MS = 30_000;
@@ -111,6 +112,51 @@ function renderOperation(op, { service, searchBase, windowSeconds, maxTotal }) {
     impact,
   );
   return row;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Neighbours: who calls the service (upstream) and what it calls (downstream), from the service-map edges
+
+const NEIGHBOUR_KIND = { database: "database", messaging: "queue", external: "external", unknown: "unknown", clients: "clients" };
+
+function timeQuery() {
+  const current = new URLSearchParams(window.location.search);
+  const params = new URLSearchParams();
+  for (const key of ["lookback", "start", "end"]) if (current.get(key)) params.set(key, current.get(key));
+  return params;
+}
+
+function mapPath(base, service) {
+  const params = new URLSearchParams({ service, hops: "1" });
+  for (const [key, value] of timeQuery()) params.set(key, value);
+  return `${base}?${params}`;
+}
+
+function renderNeighbour(item) {
+  const row = el("tr", item.error_percent > 1 ? "has-error" : "");
+  row.dataset.neighbour = item.name;
+  row.dataset.kind = item.kind;
+  const name = el("td", "endpoint");
+  if (item.kind === "service") {
+    const link = el("a", "neighbour-link", item.name);
+    const query = timeQuery().toString();
+    link.href = `/services/${encodeURIComponent(item.name)}/${query ? `?${query}` : ""}`;
+    name.append(link);
+  } else {
+    name.append(el("span", "neighbour-name", item.name), " ", el("span", "kind-tag", NEIGHBOUR_KIND[item.kind] || item.kind));
+  }
+  if (item.connection && item.connection !== "http/rpc") name.append(el("div", "sub", item.connection));
+  const errors = el("td", "num errors");
+  errors.append(el("span", item.error_percent > 1 ? "value error-high" : "value", formatPercent(item.error_percent)));
+  errors.append(el("div", "sub", `${Number(item.errors).toLocaleString("en")} of ${Number(item.calls).toLocaleString("en")}`));
+  row.append(name, el("td", "num rate", formatPerMinute(item.calls_per_minute)), errors, el("td", "num p95", formatDuration(item.p95_ns)));
+  return row;
+}
+
+function renderNeighbourList(prefix, items) {
+  document.getElementById(`${prefix}-body`).replaceChildren(...items.map(renderNeighbour));
+  document.getElementById(`${prefix}-table`).hidden = !items.length;
+  document.getElementById(`${prefix}-empty`).hidden = items.length > 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -381,6 +427,13 @@ function main() {
     });
   }
 
+  function renderNeighbours() {
+    renderNeighbourList("upstream", result.upstream);
+    renderNeighbourList("downstream", result.downstream);
+    const link = document.getElementById("open-in-map");
+    link.href = mapPath(new URL(link.href).pathname, service);
+  }
+
   async function render() {
     const seconds = Number(result.lag_seconds) || 0;
     lag.hidden = seconds <= LAG_SHOWN_ABOVE_S;
@@ -390,6 +443,7 @@ function main() {
     body.hidden = false;
     renderTotals();
     renderOperations();
+    renderNeighbours();
     renderExemplars();
     renderSlowest();
     renderErrors();

@@ -44,6 +44,16 @@ function servicePath(name) {
   return `/services/${encodeURIComponent(name)}/`;
 }
 
+/** The "Service map" link opens the map over the same time range. */
+function keepRangeOnMapLink(params) {
+  const link = document.getElementById("service-map-link");
+  if (!link) return;
+  const range = new URLSearchParams();
+  for (const key of ["lookback", "start", "end"]) if (params.get(key)) range.set(key, params.get(key));
+  const query = range.toString();
+  link.href = link.pathname + (query ? `?${query}` : "");
+}
+
 function renderRow(service, step, windowSeconds) {
   const row = el("tr", service.error_percent > 1 ? "has-error" : "");
   row.dataset.service = service.name;
@@ -144,6 +154,7 @@ function main() {
     controller = new AbortController();
     const params = new URLSearchParams(window.location.search);
     params.delete("sort"); // display-only
+    keepRangeOnMapLink(params);
     root.setAttribute("aria-busy", "true");
     root.classList.add("loading");
     if (!quiet || !result) {

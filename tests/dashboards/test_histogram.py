@@ -150,3 +150,18 @@ def test_any_values_any_quantile(values: list[int], q: float) -> None:
     want = max(exact(values, q), 0)
     assert got is not None
     assert abs(got - want) <= 0.02 * want + 1e-6
+
+
+def test_merge_json_equals_merging_the_parsed_histogram() -> None:
+    a, b = LatencyHistogram(), LatencyHistogram()
+    a.add_many([0, 5, 1_000, 2_000_000, 7_500_000])
+    b.add_many([3, 1_000, 90_000_000])
+    expected = LatencyHistogram()
+    expected.merge(a)
+    expected.merge(b)
+    merged = LatencyHistogram()
+    merged.merge_json(a.to_json())
+    merged.merge_json(b.to_json())
+    assert merged == expected
+    with pytest.raises(ValueError, match="accuracy"):
+        LatencyHistogram(0.05).merge_json(a.to_json())

@@ -58,7 +58,7 @@ def test_it_renders_for_a_member(client: Any, member: Any, ingest_token: str) ->
     assert "js/service.js" in html
     assert "vendor/plotly.min.js" in html
     assert 'href="/services/"' in html
-    assert "upstream" not in html.lower() and "downstream" not in html.lower()
+    assert "<h2>Upstream" in html and "<h2>Downstream" in html, "the neighbour cards are on the page"
 
 
 def test_the_default_preset_is_one_hour(client: Any, member: Any, ingest_token: str) -> None:

@@ -15,6 +15,7 @@ from dashboards.models import RollupDelta
 from dashboards.services import rollups_compact
 from tests.conftest import now_ns, otlp_request, post_otlp
 from tests.e2e.conftest import PageLog
+from tests.e2e.test_service_map_page import roll_up, shop
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +113,6 @@ def test_it_shows_totals_charts_operations_and_traces(logged_in_page: Page, page
     expect(page.locator("#errors-body .root-name").first).to_have_text("POST /checkout")
     expect(page.locator("#service-lag")).to_be_hidden()
     expect(page.locator("#back-to-services")).to_have_attribute("href", "/services/")
-    page.screenshot(path="/tmp/service_detail.png", full_page=True)
     _clean(page_log)
 
 
@@ -264,4 +264,76 @@ def test_the_lag_notice_shows_when_rollups_trail(
     _ready(page)
     expect(page.locator("#service-lag")).to_be_visible()
     expect(page.locator("#service-lag")).to_have_text(re.compile(r"^metrics trail ingest by (7[5-9]|8\d) s$"))
+    _clean(page_log)
+
+
+def _neighbours(page: Page, side: str) -> list[str]:
+    names: list[str] = page.locator(f"#{side}-body tr").evaluate_all("rows => rows.map(r => r.dataset.neighbour)")
+    return names
+
+
+def test_callers_and_callees_are_listed_and_link_on(
+    logged_in_page: Page, page_log: PageLog, client: Any, ingest_token: str
+) -> None:
+    shop(client, ingest_token, count=6, ago_s=300, charge_errors=3, side_service=XSS)
+    roll_up()
+    page = logged_in_page
+    page.goto("/services/checkout/?lookback=6h")
+    _ready(page)
+    assert _neighbours(page, "upstream") == ["frontend"]
+    assert _neighbours(page, "downstream") == ["payments"]
+    payments = page.locator("#downstream-body tr[data-neighbour=payments]")
+    expect(payments.locator("td.rate")).to_have_text(re.compile(r"^\d+(\.\d+)?/min$"))
+    expect(payments.locator("td.errors .value")).to_have_text("50.0 %")
+    expect(payments.locator("td.errors .sub")).to_have_text("3 of 6")
+    expect(payments.locator("td.p95")).to_have_text(re.compile(r"^\d+(\.\d)? ms$"))
+    expect(page.locator("#upstream-empty")).to_be_hidden()
+
+    # A caller links to its own page, keeping the time range; its callers include the "clients" of root spans.
+    page.locator("#upstream-body a.neighbour-link", has_text="frontend").click()
+    page.wait_for_url(re.compile(r"/services/frontend/\?lookback=6h$"))
+    _ready(page)
+    clients = page.locator("#upstream-body tr[data-kind=clients]")
+    expect(clients).to_have_count(1)
+    expect(clients.locator("a")).to_have_count(0)
+    assert set(_neighbours(page, "downstream")) == {"checkout", XSS}
+    hostile = page.locator("#downstream-body tr").filter(has_text="<img")
+    expect(hostile.locator("a.neighbour-link")).to_have_text(XSS)
+    expect(page.locator("#service-page img")).to_have_count(0)
+
+    # An uninstrumented callee is plain text with its kind.
+    page.goto("/services/payments/?lookback=6h")
+    _ready(page)
+    database = page.locator("#downstream-body tr[data-neighbour='postgresql orders']")
+    expect(database.locator(".neighbour-name")).to_have_text("postgresql orders")
+    expect(database.locator(".kind-tag")).to_have_text("database")
+    expect(database.locator("a")).to_have_count(0)
+
+    # "Open in map" shows the map around the service, one hop each way, in the same time range.
+    link = page.get_by_role("link", name="Open in map")
+    expect(link).to_have_attribute("href", "/services/map/?service=payments&hops=1&lookback=6h")
+    link.click()
+    page.wait_for_url(re.compile(r"/services/map/\?service=payments&hops=1&lookback=6h$"))
+    page.wait_for_selector("#map-page[data-rendered='1']", state="attached")
+    expect(page.locator("#map-canvas .map-node.focus .node-name")).to_have_text("payments")
+    _clean(page_log)
+
+
+def test_a_service_without_calls_says_so(
+    logged_in_page: Page, page_log: PageLog, client: Any, ingest_token: str
+) -> None:
+    start = now_ns() - 120 * SECOND
+    span = {"trace_id": secrets.token_hex(16), "span_id": secrets.token_hex(8), "name": "nightly", "kind": 1}
+    response = post_otlp(
+        client, otlp_request([{**span, "start": start, "end": start + 5 * MS}], service="batch"), ingest_token
+    )
+    assert response.status_code == 200, response.content
+    roll_up()
+    page = logged_in_page
+    page.goto("/services/batch/")
+    _ready(page)
+    expect(page.locator("#upstream-empty")).to_have_text("No callers in this window.")
+    expect(page.locator("#downstream-empty")).to_have_text("Calls nothing in this window.")
+    expect(page.locator("#upstream-table")).to_be_hidden()
+    expect(page.locator("#downstream-table")).to_be_hidden()
     _clean(page_log)

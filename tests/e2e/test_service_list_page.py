@@ -85,7 +85,6 @@ def test_it_lists_every_service_with_its_numbers(logged_in_page: Page, page_log:
     expect(page.locator("#services-body tr[data-service=cart] td.errors .value")).to_have_text("0 %")
     expect(page.locator("#services-summary")).to_contain_text("3 services")
     expect(page.locator("#services-lag")).to_be_hidden()
-    page.screenshot(path="/tmp/services.png", full_page=True)
     _clean(page_log)
 
 

@@ -117,7 +117,6 @@ def test_services_tab_draws_nodes_edges_and_call_counts(logged_in_page: Page, pr
     page.reload()
     expect(page.locator("#tv-panel-services .sg-svg")).to_be_visible(timeout=15_000)
 
-    page.screenshot(path="/tmp/servicegraph.png", full_page=True)
     assert page_log.page_errors == []
     assert page_log.console_errors == []
 

@@ -10,8 +10,8 @@ import { getJSON } from "../api.js";
 import { serviceColor, serviceColorLight } from "../colors.js";
 import { clear, h } from "./dom.js";
 import { fmtCount, fmtDuration } from "./format.js";
+import { svg, svgText, tooltip } from "../svg.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const NODE_W = 180;
 const NODE_H = 42;
 const COL_GAP = 130; // room between columns for the edge labels
@@ -27,26 +27,6 @@ const KIND_LABEL = {
   unknown: "uninstrumented",
 };
 
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value !== undefined && value !== null) el.setAttribute(name, String(value));
-  }
-  for (const child of children) if (child) el.append(child);
-  return el;
-}
-
-function svgText(text, attrs = {}) {
-  const el = svg("text", attrs);
-  el.textContent = text;
-  return el;
-}
-
-function tooltip(text) {
-  const el = svg("title");
-  el.textContent = text;
-  return el;
-}
 
 function shorten(name) {
   const text = String(name);
