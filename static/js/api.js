@@ -37,14 +37,20 @@ export async function getJSON(url, { signal } = {}) {
     throw new ApiError("The server could not be reached. Check your connection and try again.", 0, null);
   }
   let body = null;
+  let unreadable = false;
   try {
     body = await response.json();
-  } catch {
-    body = null;
+  } catch (error) {
+    // An abort can land while the body is still arriving; that must not look like an empty answer.
+    if (error.name === "AbortError") throw error;
+    unreadable = true;
   }
   if (!response.ok) {
     const message = (body && body.error) || `The server answered ${response.status} ${response.statusText}`;
     throw new ApiError(message, response.status, body);
+  }
+  if (unreadable || body === null) {
+    throw new ApiError("The server sent an answer that could not be read. Try again.", response.status, null);
   }
   return body;
 }
