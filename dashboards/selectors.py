@@ -20,7 +20,7 @@ coalesce(s.messaging_system, ''), coalesce(s.messaging_destination, ''), coalesc
 _EDGE_SPANS_SQL = f"""
 SELECT {EDGE_SPAN_COLUMNS}
 FROM spans s
-WHERE s.trace_id = %s AND s.project_id = ANY(%s) AND s.start_ns BETWEEN %s AND %s
+WHERE s.trace_id = %s AND s.project_id + 0 = ANY(%s) AND s.start_ns BETWEEN %s AND %s  -- + 0: traces/selectors.py
 """
 
 

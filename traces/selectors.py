@@ -50,9 +50,13 @@ WHERE t.trace_id = %s AND t.project_id = ANY(%s)
 # The span list is rendered to JSON by PostgreSQL and spliced into the response as bytes, never parsed in Python.
 # Plain text concatenation (jsonb's own text output for attributes) is ~2x faster than json_build_object: 1.5 s
 # instead of 2.9 s for a 100,000-span trace. Every column used is NOT NULL or coalesced: a NULL would drop the span.
+# `project_id + 0` in span lookups by trace id: before a partition's first ANALYZE (a new day, or autovacuum behind)
+# PostgreSQL chose a (project_id, service_name, start_ns) index and filtered every span in the trace's time range,
+# 925 buffers instead of 28 for one trace and 5.2 s instead of 30 ms for a thousand. The expression leaves it only
+# the trace-id index.
 _TRACE_SPANS_SQL = """
 WITH s AS MATERIALIZED (
-    SELECT * FROM spans WHERE trace_id = %s AND project_id = ANY(%s) AND start_ns BETWEEN %s AND %s
+    SELECT * FROM spans WHERE trace_id = %s AND project_id + 0 = ANY(%s) AND start_ns BETWEEN %s AND %s
 )
 SELECT
     convert_to('[' || coalesce((SELECT string_agg(
@@ -434,7 +438,8 @@ def _sampled(
     traces = cursor.fetchall()
     if not traces:
         return []
-    span_where = "trace_id = ANY(%s) AND project_id = ANY(%s) AND start_ns BETWEEN %s AND %s"
+    # `project_id + 0`: see _TRACE_SPANS_SQL.
+    span_where = "trace_id = ANY(%s) AND project_id + 0 = ANY(%s) AND start_ns BETWEEN %s AND %s"
     span_params: list[Any] = [
         [row[0] for row in traces],
         project_ids,

@@ -18,7 +18,7 @@ SELECT s.span_id, s.parent_span_id, s.start_ns, s.duration_ns, s.kind, s.service
        coalesce(r.attributes->>'host.id', r.attributes->>'host.ip', r.attributes->>'host.name',
                 r.attributes->>'service.instance.id', '')
 FROM spans s JOIN traces_resource r ON r.id = s.resource_id
-WHERE s.trace_id = %s AND s.project_id = ANY(%s) AND s.start_ns BETWEEN %s AND %s
+WHERE s.trace_id = %s AND s.project_id + 0 = ANY(%s) AND s.start_ns BETWEEN %s AND %s  -- + 0: see selectors.py
 """
 
 
