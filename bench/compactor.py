@@ -1,22 +1,24 @@
 """The rollup pipeline's background half, run beside an ingest bench: merge deltas and pair traces continuously.
 
-    python -m bench.compactor   (DATABASE_URL points at the bench database; stops on SIGTERM)
+    python -m bench.compactor           (DATABASE_URL points at the bench database; stops on SIGTERM)
+    python -m bench.compactor --drain   work off the backlog once, phase by phase, and print what each phase cost
 
-It does what the Celery beat task does every 10 s, but without pause and with EDGE_IDLE_SECONDS=0, so the bench
-prices the whole pipeline (compaction and edge pairing competing for the same cores as ingest) at its busiest.
+The first form does what the Celery beat task does every 10 s, but without pause and with EDGE_IDLE_SECONDS=0, so
+the bench prices the whole pipeline (compaction and edge pairing competing for the same cores as ingest) at its
+busiest. The second prices each phase on its own (wall time, this process's CPU, PostgreSQL's CPU): the figures a
+deployment is sized by.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
+from typing import Any
 
 
-def main() -> int:
-    import django
-
-    django.setup()
+def _loop() -> int:
     from dashboards.services import edges_rollup, rollups_compact
 
     stopping = False
@@ -36,6 +38,40 @@ def main() -> int:
             time.sleep(0.5)
     print(f"compactor: merged {deltas} deltas, paired {traces} traces", flush=True)
     return 0
+
+
+def _drain() -> int:
+    from bench.common import postgres_cpu_seconds
+    from dashboards.services import edges_rollup, rollups_compact
+
+    def phase(step: Any, amount: str) -> dict[str, float]:
+        wall0, cpu0, pg0 = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
+        done = 0
+        while True:
+            report = step()
+            if not getattr(report, amount):
+                break
+            done += getattr(report, amount)
+        return {
+            "done": done,
+            "seconds": time.perf_counter() - wall0,
+            "worker_cpu": time.process_time() - cpu0,
+            "postgres_cpu": postgres_cpu_seconds() - pg0,
+        }
+
+    result = {
+        "compaction": phase(rollups_compact, "deltas"),
+        "pairing": phase(lambda: edges_rollup(idle_seconds=0), "traces"),
+    }
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def main() -> int:
+    import django
+
+    django.setup()
+    return _drain() if "--drain" in sys.argv[1:] else _loop()
 
 
 if __name__ == "__main__":

@@ -268,10 +268,7 @@ def catch_up_child() -> dict[str, Any]:
         rows += report.rows_written
         if time.perf_counter() - last >= PROGRESS_SECONDS:
             last = time.perf_counter()
-            say(
-                f"edges_rollup: {traces:,} / {pending:,} traces paired ({traces / (last - started):,.0f} traces/s), "
-                f"{report.pending:,} pending"
-            )
+            say(f"edges_rollup: {traces:,} / {pending:,} traces paired ({traces / (last - started):,.0f} traces/s)")
         if report.traces == 0:
             out["edges_left_pending"] = report.pending
             break

@@ -61,8 +61,10 @@ class SpanRollup(models.Model):
                 name="unique_span_rollup",
             )
         ]
+        # Time-range reads use the unique constraint's (project, resolution, bucket) prefix. A separate index on
+        # just that prefix cost every write and, before the first ANALYZE, drew key lookups onto it: PostgreSQL
+        # then filtered hundreds of rows per key.
         indexes = [
-            models.Index(fields=["project", "resolution", "bucket"], name="rollup_project_bucket"),
             models.Index(fields=["project", "resolution", "service_name", "bucket"], name="rollup_service_bucket"),
         ]
 
@@ -113,4 +115,5 @@ class EdgeRollup(models.Model):
                 name="unique_edge_rollup",
             )
         ]
-        indexes = [models.Index(fields=["project", "resolution", "bucket"], name="edgerollup_project_bucket")]
+        # No separate (project, resolution, bucket) index: see SpanRollup. Keyed loads in edges_rollup took 3.9 s
+        # instead of 0.1 s for 20k traces when the planner chose it.

@@ -183,8 +183,13 @@ def _edge_states_touch(cursor: Any, *, project_id: int, last_seen: dict[str, dt.
 class EdgeRollupReport:
     traces: int
     rows_written: int
-    pending: int = 0
+    pending: int = 0  # traces still waiting, idle or not, counted up to PENDING_COUNTED
     busy: bool = False
+
+
+# The caller only needs "more to do" and a rough size: counting every pending trace after each batch of 1,000 cost
+# 0.12 s at a backlog of 180k, a third of the batch.
+PENDING_COUNTED = 10_000
 
 
 # Traces waiting to be paired, oldest first; bounded by spans as well as traces so one huge trace goes alone.
@@ -317,7 +322,9 @@ def edges_rollup(
 
 
 def _edge_pending_count(cursor: Any) -> int:
-    cursor.execute("SELECT count(*) FROM dashboards_traceedgestate WHERE pending")
+    cursor.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM dashboards_traceedgestate WHERE pending LIMIT %s) p", [PENDING_COUNTED]
+    )
     return int(cursor.fetchone()[0])
 
 
