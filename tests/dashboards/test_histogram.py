@@ -165,3 +165,23 @@ def test_merge_json_equals_merging_the_parsed_histogram() -> None:
     assert merged == expected
     with pytest.raises(ValueError, match="accuracy"):
         LatencyHistogram(0.05).merge_json(a.to_json())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=-5, max_value=10**12), st.integers(min_value=-3, max_value=3)), max_size=60
+    )
+)
+def test_applying_changes_in_bulk_equals_adding_and_removing_one_by_one(changes: list[tuple[int, int]]) -> None:
+    # Edge pairing applies a batch's additions and take-backs in bulk; the histogram must not depend on which path.
+    start = LatencyHistogram()
+    start.add_many([1, 5_000_000, 5_000_000, 2_000_000_000])
+    one_by_one, bulk = LatencyHistogram.from_json(start.to_json()), LatencyHistogram.from_json(start.to_json())
+    for duration, n in changes:
+        if n > 0:
+            one_by_one.add(duration, n)
+        else:
+            one_by_one.remove(duration, -n)
+    bulk.apply_changes(changes)
+    assert bulk.to_json() == one_by_one.to_json()  # buckets, zero count, sum, min and max
