@@ -52,15 +52,8 @@ class LatencyHistogram:
 
     def add(self, duration_ns: int, count: int = 1) -> None:
         """Add one duration (or `count` equal ones). Non-positive durations land in the zero bucket."""
-        if count <= 0:
-            return
-        if duration_ns <= 0:
-            self.zero += count
-        else:
-            index = self._index(duration_ns)
-            self.buckets[index] = self.buckets.get(index, 0) + count
-        self.sum += max(duration_ns, 0) * count
-        self._track(duration_ns, duration_ns)
+        if count > 0:
+            self.apply_changes(((duration_ns, count),))
 
     def add_many(self, durations_ns: Iterable[int]) -> None:
         """Bulk add: one pass computing indexes, one Counter update (several times faster than add() in a loop)."""
@@ -107,22 +100,12 @@ class LatencyHistogram:
     def remove(self, duration_ns: int, count: int = 1) -> None:
         """Take back durations added earlier (a trace whose edges are counted again). min and max stay as they
         were: they cannot be recomputed without the values, and they only clamp quantiles."""
-        if count <= 0:
-            return
-        if duration_ns <= 0:
-            self.zero = max(0, self.zero - count)
-        else:
-            index = self._index(duration_ns)
-            left = self.buckets.get(index, 0) - count
-            if left > 0:
-                self.buckets[index] = left
-            else:
-                self.buckets.pop(index, None)
-        self.sum = max(0, self.sum - max(duration_ns, 0) * count)
+        if count > 0:
+            self.apply_changes(((duration_ns, -count),))
 
     def apply_changes(self, changes: Iterable[tuple[int, int]]) -> None:
         """add(duration, n) for n > 0 and remove(duration, -n) for n < 0, in order, in one pass: edge pairing applies
-        hundreds of thousands of changes per batch, and the method calls cost more than the arithmetic."""
+        hundreds of thousands of changes per batch, and a method call per change cost more than the arithmetic."""
         inv, log, ceil = self._inv_log_gamma, math.log, math.ceil
         buckets = self.buckets
         zero, total, low, high = self.zero, self.sum, self.min, self.max
