@@ -187,8 +187,8 @@ class EdgeRollupReport:
     busy: bool = False
 
 
-# The caller only needs "more to do" and a rough size: counting every pending trace after each batch of 1,000 cost
-# 0.12 s at a backlog of 180k, a third of the batch.
+# The caller only needs "more to do" and a rough size: counting every pending trace after each batch cost 0.12 s
+# at a backlog of 180k traces, a third of what pairing the batch of 1,000 then took.
 PENDING_COUNTED = 10_000
 
 
