@@ -407,8 +407,9 @@ const SORTS = {
 function declutterLabels(root) {
   const edges = [...root.querySelectorAll(".map-edge")];
   edges.sort((a, b) => Number(b.classList.contains("changed")) - Number(a.classList.contains("changed")) || Number(b.dataset.calls) - Number(a.dataset.calls));
-  // Node shapes are obstacles too: a label drawn under a node is cut in half.
-  const shown = [...root.querySelectorAll(".map-node .node-shape")].map((shape) => shape.getBoundingClientRect());
+  // Nodes and their captions are obstacles too: a label drawn across a node or its name makes both unreadable.
+  const obstacles = ".map-node .node-shape, .map-node .node-name, .map-node .node-stats, .map-node .node-badges";
+  const shown = [...root.querySelectorAll(obstacles)].map((shape) => shape.getBoundingClientRect());
   for (const edge of edges) {
     const label = edge.querySelector(".edge-figures")?.closest("text");
     if (!label) continue;
