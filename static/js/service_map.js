@@ -152,14 +152,34 @@ function positions(nodes, fitWidth = 0, padTop = PAD_TOP) {
     const members = byLayer.get(layer).sort((a, b) => (Number(a.order) || 0) - (Number(b.order) || 0));
     const top = padTop + ((tallest - members.length) * ROW_H) / 2;
     members.forEach((node, row) => {
-      pos.set(node.id, { x: PAD_X + column * colW, y: top + row * ROW_H + ROW_H / 2 - 14, r: radius(node) });
+      pos.set(node.id, { x: PAD_X + column * colW, y: top + row * ROW_H + ROW_H / 2 - 14, r: radius(node), column });
     });
   });
   return { pos, width: PAD_X * 2 + (layers.length - 1) * colW, height: padTop + tallest * ROW_H };
 }
 
+// How far a call that skips columns keeps clear of the services it passes (their name and figures sit below them).
+const CLEARANCE = 26;
+const STACK_STEP = 22;
+
+/** Services (with their captions) that a forward call's curve from `a` to `b` runs through, `a` and `b` excluded. */
+function passedNodes(points, a, b, others) {
+  return others.filter((o) => {
+    if (o.x <= a.x + a.r || o.x >= b.x - b.r) return false;
+    // The curve's height where it passes the node (the curve is monotonic in x): bisect for t.
+    let t = 0.5;
+    for (let lo = 0, hi = 1, i = 0; i < 20; i += 1) {
+      t = (lo + hi) / 2;
+      if (bezier(t, points).x < o.x) lo = t;
+      else hi = t;
+    }
+    const y = bezier(t, points).y;
+    return y > o.y - o.r - CLEARANCE && y < o.y + o.r + 34;
+  });
+}
+
 /** The path of a call and where its label goes. Forward calls run right; back edges (cycles) swing below. */
-function edgeGeometry(edge, a, b) {
+function edgeGeometry(edge, a, b, others = []) {
   if (edge.source === edge.target) {
     const top = a.y - a.r;
     const points = [
@@ -174,8 +194,23 @@ function edgeGeometry(edge, a, b) {
     const p0 = { x: a.x + a.r, y: a.y };
     const p3 = { x: b.x - b.r - 2, y: b.y };
     const bend = Math.max(40, (p3.x - p0.x) / 2);
-    const points = [p0, { x: p0.x + bend, y: p0.y }, { x: p3.x - bend, y: p3.y }, p3];
-    return { points, label: null, bottom: Math.max(a.y, b.y) };
+    let points = [p0, { x: p0.x + bend, y: p0.y }, { x: p3.x - bend, y: p3.y }, p3];
+    let passed = passedNodes(points, a, b, others);
+    if (!passed.length) return { points, label: null, bottom: Math.max(a.y, b.y) };
+    // A call skipping columns would run through the services there: bow it over them, higher the more columns it
+    // skips so calls over the same services stack up. Raise it again if the bow meets another service.
+    const skipped = b.column - a.column - 1;
+    let apex = Infinity;
+    for (let attempt = 0; passed.length && attempt < 6; attempt += 1) {
+      apex = Math.min(apex, ...passed.map((o) => o.y - o.r - CLEARANCE - STACK_STEP * (skipped - 1)));
+      // A cubic whose control points share a height reaches three quarters of the way to it.
+      const lift = (apex - (p0.y + p3.y) / 2) / 0.75;
+      const inset = (p3.x - p0.x) * 0.15;
+      points = [p0, { x: p0.x + inset, y: p0.y + lift }, { x: p3.x - inset, y: p3.y + lift }, p3];
+      passed = passedNodes(points, a, b, others);
+    }
+    const mid = bezier(0.5, points);
+    return { points, label: { x: mid.x, y: mid.y - 7 }, bottom: Math.max(a.y, b.y), top: mid.y - 24 };
   }
   if (b.x === a.x && !edge.back_edge) {
     // Same column: a bow out to the right.
@@ -259,11 +294,14 @@ function drawMap(result, { onEdge, focus, fitWidth }) {
 
   const edgeLayer = svg("g", { class: "map-edges" });
   let bottom = nodesHeight;
+  let top = 0;
+  const placed = [...pos.values()];
   for (const edge of result.edges) {
     const a = pos.get(edge.source);
     const b = pos.get(edge.target);
     if (!a || !b) continue;
-    const geometry = edgeGeometry(edge, a, b);
+    const geometry = edgeGeometry(edge, a, b, placed.filter((p) => p !== a && p !== b));
+    top = Math.min(top, geometry.top ?? 0);
     let label = geometry.label;
     if (!label) {
       // On the curve where calls spread out: near the callee for a fan-out, near the caller for a fan-in.
@@ -366,14 +404,16 @@ function drawMap(result, { onEdge, focus, fitWidth }) {
     nodeLayer.append(group);
   }
 
-  const height = Math.ceil(bottom + PAD_BOTTOM / 2);
+  // Calls bowing over the top row need room above it.
+  const above = Math.ceil(-top);
+  const height = Math.ceil(bottom + PAD_BOTTOM / 2) + above;
   return svg(
     "svg",
     {
       class: "map-svg",
       width,
       height,
-      viewBox: `0 0 ${width} ${height}`,
+      viewBox: `0 ${-above} ${width} ${height}`,
       role: "group",
       "aria-label": "Service map: callers on the left, callees to their right",
     },

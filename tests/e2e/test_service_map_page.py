@@ -505,3 +505,75 @@ def test_services_whose_calls_are_not_paired_yet_show_with_a_notice(
     expect(page.locator("#map-canvas .map-edge")).to_have_count(0)
     expect(page.locator("#edges-card")).to_be_hidden()
     clean(page, page_log, live_server)
+
+
+def _calls(client: Any, token: str, calls: list[tuple[str, str, int]], *, ago_s: int) -> None:
+    """For each (caller, callee, n): n traces of caller's root SERVER span calling callee (CLIENT -> SERVER)."""
+    start = now_ns() - ago_s * SECOND
+    spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for caller, callee, n in calls:
+        for index in range(n):
+            trace = secrets.token_hex(16)
+            root, out, served = (secrets.token_hex(8) for _ in range(3))
+            t = start + index * 10 * MS
+            spans[caller] += [
+                _span(trace, root, None, f"GET /{callee}", t, 30, SERVER),
+                _span(trace, out, root, f"GET /{callee}", t + MS, 20, CLIENT),
+            ]
+            spans[callee].append(_span(trace, served, out, f"GET /{callee}", t + 2 * MS, 15, SERVER))
+    for service, items in spans.items():
+        assert post_otlp(client, otlp_request(items, service=service), token).status_code == 200
+
+
+_CROSSINGS_JS = """() => {
+    const nodes = [...document.querySelectorAll('.map-node')]
+        .map((n) => [n.dataset.node, n.querySelector('.node-shape').getBoundingClientRect()]);
+    const out = [];
+    for (const edge of document.querySelectorAll('.map-edge')) {
+        const line = edge.querySelector('.edge-line');
+        const matrix = line.getScreenCTM();
+        for (let at = 0; at <= line.getTotalLength(); at += 4) {
+            const local = line.getPointAtLength(at);
+            const p = new DOMPoint(local.x, local.y).matrixTransform(matrix);
+            for (const [name, box] of nodes) {
+                if (name === edge.dataset.source || name === edge.dataset.target) continue;
+                const inside = p.x > box.left && p.x < box.right && p.y > box.top && p.y < box.bottom;
+                if (inside) out.push(`${edge.dataset.source} -> ${edge.dataset.target} through ${name}`);
+            }
+        }
+    }
+    return [...new Set(out)];
+}"""
+
+
+def test_call_labels_never_cover_a_service_or_its_caption(
+    logged_in_page: Page, page_log: PageLog, live_server: Any, client: Any, ingest_token: str
+) -> None:
+    # A chain with calls that skip layers: their labels sit mid-way, in the column of the services they pass.
+    names = ["gateway", "orders", "pricing", "stock", "ledger"]
+    calls = [(a, b, 40 - 3 * i - j) for i, a in enumerate(names) for j, b in enumerate(names) if i < j]
+    _calls(client, ingest_token, calls, ago_s=120)
+    roll_up()
+    page = logged_in_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/services/map/")
+    ready(page)
+    # Every caller is also called by `clients` (its root spans); ledger only serves.
+    expect(page.locator("#map-canvas .map-edge")).to_have_count(len(calls) + len(names) - 1)
+    overlaps = page.evaluate(
+        """() => {
+        const boxes = (selector) => [...document.querySelectorAll(selector)].map((e) => [e, e.getBoundingClientRect()]);
+        const nodes = boxes('.map-node .node-shape, .map-node .node-name, .map-node .node-stats');
+        const labels = boxes('.map-edge:not(.label-folded) .edge-label');
+        const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+        return labels.flatMap(([label, box]) => nodes.filter(([, other]) => hit(box, other))
+            .map(([part]) => label.textContent + ' over ' + part.closest('.map-node').dataset.node));
+    }"""
+    )
+    assert overlaps == [], overlaps
+    # No call is drawn through a service it does not connect (it would hide behind it and read as two calls).
+    crossings = page.evaluate(_CROSSINGS_JS)
+    assert crossings == [], crossings
+    shown = page.locator("#map-canvas .map-edge:not(.label-folded) .edge-label")
+    assert shown.count() >= len(names) - 1, "the busiest calls keep their labels"
+    clean(page, page_log, live_server)
