@@ -40,30 +40,47 @@ def _loop() -> int:
     return 0
 
 
-def _drain() -> int:
+def drain_phase(step: Any, amount: str, *, progress: Any = None, every: float = 10.0) -> dict[str, Any]:
+    """Call `step` (rollups_compact or an edges_rollup) until it reports no `amount` left, waiting while another
+    process holds the compactor lock. Returns what it did and cost: done, rows, calls, seconds, this process's CPU
+    and PostgreSQL's. `progress(done, seconds)` is called every `every` seconds."""
     from bench.common import postgres_cpu_seconds
+
+    wall0, cpu0, pg0 = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
+    last = wall0
+    done = rows = calls = 0
+    while True:
+        report = step()
+        calls += 1
+        if report.busy:
+            time.sleep(0.5)
+            continue
+        done += getattr(report, amount)
+        rows += report.rows_written
+        if progress is not None and time.perf_counter() - last >= every:
+            last = time.perf_counter()
+            progress(done, last - wall0)
+        if not getattr(report, amount):
+            return {
+                "done": done,
+                "rows": rows,
+                "calls": calls,
+                "seconds": time.perf_counter() - wall0,
+                "worker_cpu": time.process_time() - cpu0,
+                "postgres_cpu": postgres_cpu_seconds() - pg0,
+                "last": report,
+            }
+
+
+def _drain() -> int:
     from dashboards.services import edges_rollup, rollups_compact
 
-    def phase(step: Any, amount: str) -> dict[str, float]:
-        wall0, cpu0, pg0 = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
-        done = 0
-        while True:
-            report = step()
-            if not getattr(report, amount):
-                break
-            done += getattr(report, amount)
-        return {
-            "done": done,
-            "seconds": time.perf_counter() - wall0,
-            "worker_cpu": time.process_time() - cpu0,
-            "postgres_cpu": postgres_cpu_seconds() - pg0,
-        }
-
-    result = {
-        "compaction": phase(rollups_compact, "deltas"),
-        "pairing": phase(lambda: edges_rollup(idle_seconds=0), "traces"),
+    keep = ("done", "seconds", "worker_cpu", "postgres_cpu")
+    phases = {
+        "compaction": drain_phase(rollups_compact, "deltas"),
+        "pairing": drain_phase(lambda: edges_rollup(idle_seconds=0), "traces"),
     }
-    print(json.dumps(result), flush=True)
+    print(json.dumps({name: {key: phase[key] for key in keep} for name, phase in phases.items()}), flush=True)
     return 0
 
 

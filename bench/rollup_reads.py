@@ -58,6 +58,7 @@ from .common import (
     rate,
     say,
 )
+from .compactor import drain_phase
 from .gen import Restamper, service_bodies
 from .ingest import HttpRun, batch_post
 
@@ -235,44 +236,32 @@ def catch_up_child() -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     backlog = scalar("SELECT count(*) FROM dashboards_rollupdelta")
-    started = last = time.perf_counter()
-    deltas = rows = 0
-    while True:
-        compacted = services.rollups_compact()
-        if compacted.busy:
-            time.sleep(0.5)
-            continue
-        deltas += compacted.deltas
-        rows += compacted.rows_written
-        if time.perf_counter() - last >= PROGRESS_SECONDS:
-            last = time.perf_counter()
-            say(f"rollups_compact: {deltas:,} / {backlog:,} deltas merged ({deltas / (last - started):,.0f}/s)")
-        if compacted.deltas == 0:
-            break
-    out["compact"] = {"deltas": deltas, "rows": rows, "seconds": time.perf_counter() - started}
+    compacted = drain_phase(
+        services.rollups_compact,
+        "deltas",
+        every=PROGRESS_SECONDS,
+        progress=lambda done, seconds: say(
+            f"rollups_compact: {done:,} / {backlog:,} deltas merged ({done / seconds:,.0f}/s)"
+        ),
+    )
+    out["compact"] = {"deltas": compacted["done"], "rows": compacted["rows"], "seconds": compacted["seconds"]}
     print(RESULT_PREFIX + json.dumps(out), flush=True)  # so far: kept by the parent if pairing fails
-    edges_rollup = getattr(services, "edges_rollup", None)
-    if edges_rollup is None:
-        say("dashboards.services.edges_rollup does not exist (yet): no edge rollups")
-        return out
     pending = scalar("SELECT count(*) FROM dashboards_traceedgestate WHERE pending")
-    started = last = time.perf_counter()
-    traces = rows = calls = 0
-    while True:
-        report = edges_rollup(idle_seconds=0)
-        calls += 1
-        if report.busy:
-            time.sleep(0.5)
-            continue
-        traces += report.traces
-        rows += report.rows_written
-        if time.perf_counter() - last >= PROGRESS_SECONDS:
-            last = time.perf_counter()
-            say(f"edges_rollup: {traces:,} / {pending:,} traces paired ({traces / (last - started):,.0f} traces/s)")
-        if report.traces == 0:
-            out["edges_left_pending"] = report.pending
-            break
-    out["edges"] = {"traces": traces, "rows": rows, "calls": calls, "seconds": time.perf_counter() - started}
+    paired = drain_phase(
+        lambda: services.edges_rollup(idle_seconds=0),
+        "traces",
+        every=PROGRESS_SECONDS,
+        progress=lambda done, seconds: say(
+            f"edges_rollup: {done:,} / {pending:,} traces paired ({done / seconds:,.0f} traces/s)"
+        ),
+    )
+    out["edges_left_pending"] = paired["last"].pending
+    out["edges"] = {
+        "traces": paired["done"],
+        "rows": paired["rows"],
+        "calls": paired["calls"],
+        "seconds": paired["seconds"],
+    }
     return out
 
 
